@@ -1,0 +1,115 @@
+//! Error types. Every message names the numbers involved.
+
+use thiserror::Error;
+
+/// A guest page number whose bytes cannot be addressed with 64-bit guest
+/// physical addresses.
+///
+/// GPNs above [`MAX_GPN`](crate::MAX_GPN) are always invalid. A run of pages
+/// is also invalid when its exclusive end address would be 2^64 or more (that
+/// is the last byte of GPN `MAX_GPN`, or a run of numerically adjacent GPNs
+/// climbing past it): such an end cannot be expressed as an
+/// [`AddressRange`](crate::AddressRange).
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq, Hash)]
+#[error("guest page number {gpn:#x} cannot be addressed in 64 bits")]
+pub struct InvalidGpn {
+    /// The offending guest page number.
+    pub gpn: u64,
+}
+
+/// A byte window `offset..offset + len` that does not fit in the bytes
+/// available (including the case where `offset + len` overflows).
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq, Hash)]
+#[error("bytes {offset}..{offset}+{len} are out of range: only {available} bytes are available")]
+pub struct OutOfRange {
+    /// Start of the requested window.
+    pub offset: usize,
+    /// Length of the requested window.
+    pub len: usize,
+    /// Bytes that were available.
+    pub available: usize,
+}
+
+/// The total length of a [`PagedRanges`](crate::PagedRanges) would overflow
+/// `usize`.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq, Hash)]
+#[error("total length overflows usize after {total} bytes when adding a range of {len} bytes")]
+pub struct LengthOverflow {
+    /// Bytes summed before the range that overflowed.
+    pub total: usize,
+    /// Length of the range that overflowed the total.
+    pub len: usize,
+}
+
+/// A guest memory backend refused an access.
+///
+/// Backends are all-or-nothing per call: when one fails, no byte of that
+/// call is reported as transferred.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq, Hash)]
+#[error("guest memory access at GPA {gpa:#x} failed with code {code}")]
+pub struct MemoryFault {
+    /// Guest physical address of the access that failed.
+    pub gpa: u64,
+    /// Backend-specific code (for callbacks: the nonzero value returned).
+    pub code: i32,
+}
+
+/// Why a read, write or fill stopped.
+///
+/// `done` is always the number of bytes transferred by the call before it
+/// stopped; cursors ([`PagedRangeReader`](crate::PagedRangeReader) and
+/// friends) advance by exactly that many bytes.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransferError {
+    /// More bytes were asked for than remain; nothing was transferred.
+    #[error(transparent)]
+    OutOfRange(#[from] OutOfRange),
+    /// A page of the range cannot be addressed; `done` bytes (the runs before
+    /// it) were transferred.
+    #[error("guest page number {gpn:#x} cannot be addressed in 64 bits (after {done} bytes)")]
+    InvalidGpn {
+        /// Bytes transferred before the invalid page.
+        done: usize,
+        /// The offending guest page number.
+        gpn: u64,
+    },
+    /// The guest memory backend failed on the run starting at `gpa`; `done`
+    /// bytes (the runs before it) were transferred.
+    #[error("guest memory access at GPA {gpa:#x} failed with code {code} (after {done} bytes)")]
+    Memory {
+        /// Bytes transferred before the failing run.
+        done: usize,
+        /// Guest physical address of the failing access.
+        gpa: u64,
+        /// Backend-specific code.
+        code: i32,
+    },
+}
+
+impl TransferError {
+    /// Bytes transferred before the error (zero for
+    /// [`TransferError::OutOfRange`]).
+    pub fn done(&self) -> usize {
+        match *self {
+            TransferError::OutOfRange(_) => 0,
+            TransferError::InvalidGpn { done, .. } | TransferError::Memory { done, .. } => done,
+        }
+    }
+
+    /// The same error with `extra` more bytes counted as done; used when a
+    /// transfer is made of several pieces.
+    pub(crate) fn after(self, extra: usize) -> Self {
+        match self {
+            TransferError::OutOfRange(e) => TransferError::OutOfRange(e),
+            TransferError::InvalidGpn { done, gpn } => TransferError::InvalidGpn {
+                done: done.saturating_add(extra),
+                gpn,
+            },
+            TransferError::Memory { done, gpa, code } => TransferError::Memory {
+                done: done.saturating_add(extra),
+                gpa,
+                code,
+            },
+        }
+    }
+}

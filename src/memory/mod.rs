@@ -1,0 +1,65 @@
+//! Guest memory: the [`GuestMemory`] trait that range operations call, and
+//! its backends.
+//!
+//! A backend moves bytes between host buffers and guest physical addresses.
+//! Range operations call it once per physically contiguous run of a window,
+//! never once per page, and never with a zero length.
+//!
+//! Guest memory belongs to a guest that runs concurrently with the host, so
+//! a backend that reaches real guest RAM must never form a `&[u8]` or
+//! `&mut [u8]` over it: it copies through raw pointers. The host side of
+//! every call (`dst`, `src`) is an ordinary host buffer.
+
+mod buffer;
+mod callback;
+
+pub use buffer::BufferMemory;
+pub use callback::{CallbackMemory, FillCallback, MemoryOps, ReadCallback, WriteCallback};
+
+use crate::error::MemoryFault;
+
+/// Code a built-in backend reports when an access leaves the memory it
+/// covers.
+pub const FAULT_UNMAPPED: i32 = -1;
+
+/// Access to guest physical memory.
+///
+/// Each method transfers a whole run or fails as a whole: on `Err` the range
+/// operation reports the run's bytes as not transferred. Implementations
+/// must be safe to call with any `gpa` and length (hostile input): an access
+/// outside guest memory is a [`MemoryFault`], never a host access outside
+/// it.
+pub trait GuestMemory {
+    /// Copies `dst.len()` bytes starting at guest address `gpa` into `dst`.
+    fn read(&self, gpa: u64, dst: &mut [u8]) -> Result<(), MemoryFault>;
+
+    /// Copies `src` into guest memory starting at guest address `gpa`.
+    fn write(&self, gpa: u64, src: &[u8]) -> Result<(), MemoryFault>;
+
+    /// Sets `len` bytes starting at guest address `gpa` to `value`.
+    fn fill(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault>;
+}
+
+impl<M: GuestMemory + ?Sized> GuestMemory for &M {
+    fn read(&self, gpa: u64, dst: &mut [u8]) -> Result<(), MemoryFault> {
+        (**self).read(gpa, dst)
+    }
+    fn write(&self, gpa: u64, src: &[u8]) -> Result<(), MemoryFault> {
+        (**self).write(gpa, src)
+    }
+    fn fill(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault> {
+        (**self).fill(gpa, value, len)
+    }
+}
+
+impl<M: GuestMemory + ?Sized> GuestMemory for std::sync::Arc<M> {
+    fn read(&self, gpa: u64, dst: &mut [u8]) -> Result<(), MemoryFault> {
+        (**self).read(gpa, dst)
+    }
+    fn write(&self, gpa: u64, src: &[u8]) -> Result<(), MemoryFault> {
+        (**self).write(gpa, src)
+    }
+    fn fill(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault> {
+        (**self).fill(gpa, value, len)
+    }
+}

@@ -90,7 +90,7 @@ mod tests {
         assert_eq!(e.len(), 0);
         assert!(e.is_empty());
         // A reversed range built from a `Range` is empty, never a wrapped length.
-        let rev = AddressRange::from(10..5);
+        let rev = AddressRange { start: 10, end: 5 };
         assert_eq!(rev.len(), 0);
         assert!(rev.is_empty());
     }

@@ -132,7 +132,7 @@ pub(crate) enum Transfer<'b> {
 }
 
 impl Transfer<'_> {
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             Transfer::Read(d) => d.len(),
             Transfer::Write(s) => s.len(),
@@ -482,6 +482,15 @@ impl<'a> PagedRange<'a> {
         len: usize,
     ) -> Result<(), TransferError> {
         transfer_range(self, mem, Transfer::Fill(value, len))
+    }
+
+    /// Runs `t` on the front of the window.
+    pub(crate) fn transfer<M: GuestMemory + ?Sized>(
+        &self,
+        mem: &M,
+        t: Transfer<'_>,
+    ) -> Result<(), TransferError> {
+        transfer_range(self, mem, t)
     }
 
     /// A cursor reading the window from its first byte.

@@ -196,6 +196,15 @@ where
         PagedRangesWriter::new(self, mem)
     }
 
+    /// Runs `t` on the front of the buffer.
+    pub(crate) fn transfer<M: GuestMemory + ?Sized>(
+        &self,
+        mem: &M,
+        t: Transfer<'_>,
+    ) -> Result<(), TransferError> {
+        transfer_ranges(self.paged_ranges(), self.len, mem, t)
+    }
+
     /// Reads the first `dst.len()` bytes of the buffer into `dst`, one backend
     /// call per contiguous run. See [`TransferError`] for partial transfers.
     pub fn read<M: GuestMemory + ?Sized>(

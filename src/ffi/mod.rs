@@ -1,1 +1,40 @@
-//! The C ABI (see `include/pagedrange.h`).
+//! The C ABI, as declared in `include/pagedrange.h`.
+//!
+//! Data flows one way: an exported function checks its pointers through the
+//! helpers in [`boundary`], runs its body inside the panic boundary, calls
+//! the safe core, and maps core errors to a [`pr_status`] in one place
+//! ([`status`]). This layer holds no range arithmetic of its own.
+//!
+//! One file per handle type: [`memory`] (`pr_memory`), [`range`]
+//! (`pr_range`), [`ranges`] (`pr_ranges`), [`cursor`] (`pr_reader`,
+//! `pr_writer`).
+
+#![allow(non_camel_case_types)]
+// These functions are entry points for C, whose pointer contract is the one
+// the header states; each dereference sits in an `unsafe` block citing it.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+#![deny(missing_docs)]
+
+pub mod boundary;
+pub mod cursor;
+pub mod memory;
+pub mod range;
+pub mod ranges;
+pub mod status;
+
+pub use cursor::{pr_reader, pr_writer};
+pub use memory::pr_memory;
+pub use range::pr_range;
+pub use ranges::pr_ranges;
+pub use status::*;
+
+/// Size of a guest page in bytes.
+pub const PR_PAGE_SIZE: usize = 4096;
+
+/// The highest guest page number whose first byte is addressable
+/// (2^52 - 1). Its last byte is not usable: a window covering it is
+/// PR_ERR_INVALID_GPN, since the exclusive end 2^64 does not fit in 64 bits.
+pub const PR_MAX_GPN: u64 = 0xF_FFFF_FFFF_FFFF;
+
+static_assertions::const_assert_eq!(PR_MAX_GPN, crate::MAX_GPN);
+static_assertions::const_assert_eq!(PR_PAGE_SIZE, crate::PAGE_SIZE);

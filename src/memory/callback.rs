@@ -35,13 +35,18 @@ pub type FillCallback =
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MemoryOps {
     /// Copies guest bytes into a host buffer. Required.
-    pub read: Option<ReadCallback>,
+    pub read: Option<
+        unsafe extern "C" fn(ctx: *mut c_void, gpa: u64, dst: *mut c_void, len: usize) -> c_int,
+    >,
     /// Copies a host buffer into guest memory. Required.
-    pub write: Option<WriteCallback>,
+    pub write: Option<
+        unsafe extern "C" fn(ctx: *mut c_void, gpa: u64, src: *const c_void, len: usize) -> c_int,
+    >,
     /// Sets guest bytes to one value. Optional: when NULL, fills are done with
     /// `write` from a 4 KiB stack buffer holding the value, one call per
     /// 4 KiB piece of each run.
-    pub fill: Option<FillCallback>,
+    pub fill:
+        Option<unsafe extern "C" fn(ctx: *mut c_void, gpa: u64, value: u8, len: usize) -> c_int>,
 }
 
 /// Size of the stack buffer used to emulate a missing `fill` callback.

@@ -1,0 +1,616 @@
+/*
+ * pagedrange.h - scatter/gather IO buffers over guest pages (C ABI).
+ *
+ * GENERATED FILE, DO NOT EDIT. build.rs writes it with cbindgen from the
+ * doc comments in src/ffi/; edit those and run `cargo build` to regenerate.
+ * The committed copy is checked against the code by scripts/check-header.sh.
+ *
+ * Conventions: every fallible function returns a pr_status (PR_OK == 0) and
+ * writes its results through out-parameters only on success. Every pointer
+ * argument is checked: NULL gives PR_ERR_NULL_ARGUMENT (or the documented
+ * neutral value for getters). `*_free(NULL)` is a no-op. No call ever
+ * unwinds into C: an internal panic becomes PR_ERR_PANIC.
+ *
+ * Thread model: pr_range, pr_ranges and pr_memory handles may be used by
+ * several threads at once for calls taking them as `const`; calls taking a
+ * non-const handle (skip, truncate, push, every cursor call) need exclusive
+ * use of that handle. Memory callbacks run synchronously on the calling
+ * thread, concurrently when several threads use one pr_memory.
+ */
+
+#ifndef PAGEDRANGE_H
+#define PAGEDRANGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/**
+ * Size of a guest page in bytes.
+ */
+#define PR_PAGE_SIZE 4096
+
+/**
+ * The highest guest page number whose first byte is addressable
+ * (2^52 - 1). Its last byte is not usable: a window covering it is
+ * PR_ERR_INVALID_GPN, since the exclusive end 2^64 does not fit in 64 bits.
+ */
+#define PR_MAX_GPN 4503599627370495
+
+/**
+ * Major version of the library.
+ */
+#define PR_VERSION_MAJOR 0
+
+/**
+ * Minor version of the library.
+ */
+#define PR_VERSION_MINOR 1
+
+/**
+ * Patch version of the library.
+ */
+#define PR_VERSION_PATCH 0
+
+/**
+ * Guest memory that ranges read from and write to (opaque).
+ *
+ * Reference counted: cursors keep the memory they use alive, so
+ * pr_memory_free may be called while they live. Usable from several threads
+ * at once; its callbacks then run concurrently.
+ */
+typedef struct pr_memory pr_memory;
+
+/**
+ * A window of bytes over a list of guest page numbers (opaque).
+ *
+ * The GPN list is copied at creation and shared, read-only, by every range
+ * derived from it (clone, subrange, split, pr_ranges_get) and by cursors,
+ * so handles can be freed in any order. Calls taking a `const pr_range *`
+ * may run concurrently; pr_range_skip and pr_range_truncate need exclusive
+ * use.
+ */
+typedef struct pr_range pr_range;
+
+/**
+ * A list of ranges read and written as one logical buffer (opaque).
+ *
+ * Holds its own references to the members' GPN lists: the pr_range handles
+ * it was built from may be freed at once. Calls taking a
+ * `const pr_ranges *` may run concurrently; skip, truncate and push need
+ * exclusive use.
+ */
+typedef struct pr_ranges pr_ranges;
+
+/**
+ * A cursor reading a range or a buffer from front to back (opaque).
+ *
+ * It holds its own references to the range's GPN list and to the memory,
+ * so those handles may be freed first. One thread at a time.
+ */
+typedef struct pr_reader pr_reader;
+
+/**
+ * A cursor writing a range or a buffer from front to back (opaque).
+ *
+ * It holds its own references to the range's GPN list and to the memory,
+ * so those handles may be freed first. One thread at a time.
+ */
+typedef struct pr_writer pr_writer;
+
+/**
+ * Result of every fallible call: PR_OK (0) on success, a PR_ERR_* code
+ * otherwise. An integer type (not a C enum) so that every language binding
+ * sees the same width and signedness; codes are never reused.
+ */
+typedef uint32_t pr_status;
+
+/**
+ * Outcome of a read, write or fill.
+ *
+ * `done` is the number of bytes transferred. On PR_ERR_MEMORY,
+ * `fault_gpa` is the guest address of the run whose callback failed and
+ * `fault_code` is the nonzero value it returned; both are 0 otherwise.
+ */
+typedef struct pr_transfer {
+  /**
+   * Bytes transferred (a cursor advanced by exactly this many).
+   */
+  size_t done;
+  /**
+   * GPA of the failed access on PR_ERR_MEMORY, else 0.
+   */
+  uint64_t fault_gpa;
+  /**
+   * The callback's nonzero return value on PR_ERR_MEMORY, else 0.
+   */
+  int fault_code;
+} pr_transfer;
+
+/**
+ * Guest memory callbacks.
+ *
+ * Each callback gets the context pointer given with the table, a guest
+ * physical address and a byte count (never 0), and returns 0 on success or
+ * any nonzero code on failure; the code is reported back unchanged. A
+ * callback transfers the whole run or fails: on failure none of its bytes
+ * count as transferred. The host buffer passed to `read`/`write` is borrowed
+ * for the duration of the call only. Callbacks run synchronously on the
+ * thread that called the library, and concurrently when the same memory is
+ * used from several threads.
+ */
+typedef struct pr_memory_ops {
+  /**
+   * Copies guest bytes into a host buffer. Required.
+   */
+  int (*read)(void *ctx, uint64_t gpa, void *dst, size_t len);
+  /**
+   * Copies a host buffer into guest memory. Required.
+   */
+  int (*write)(void *ctx, uint64_t gpa, const void *src, size_t len);
+  /**
+   * Sets guest bytes to one value. Optional: when NULL, fills are done with
+   * `write` from a 4 KiB stack buffer holding the value, one call per
+   * 4 KiB piece of each run.
+   */
+  int (*fill)(void *ctx, uint64_t gpa, uint8_t value, size_t len);
+} pr_memory_ops;
+
+/**
+ * A range of bytes in the guest physical address space, `start..end`
+ * (the end is exclusive).
+ *
+ * This is what [`PagedRange::ranges`](crate::PagedRange::ranges) yields for
+ * every run of physically adjacent guest pages. The layout is fixed
+ * (`#[repr(C)]`) so the same value crosses the C ABI as `pr_address_range`.
+ */
+typedef struct pr_address_range {
+  /**
+   * First guest physical address in the range.
+   */
+  uint64_t start;
+  /**
+   * One past the last guest physical address in the range.
+   */
+  uint64_t end;
+} pr_address_range;
+
+/**
+ * Success.
+ */
+#define PR_OK 0
+
+/**
+ * A required pointer argument was NULL.
+ */
+#define PR_ERR_NULL_ARGUMENT 1
+
+/**
+ * An offset or length lies outside the range, or `offset + len` overflows.
+ */
+#define PR_ERR_OUT_OF_RANGE 2
+
+/**
+ * A guest page number cannot be addressed in 64 bits.
+ */
+#define PR_ERR_INVALID_GPN 3
+
+/**
+ * A guest memory access failed; see pr_transfer.fault_gpa / fault_code.
+ */
+#define PR_ERR_MEMORY 4
+
+/**
+ * The output array is too small; the count needed was reported.
+ */
+#define PR_ERR_BUFFER_TOO_SMALL 5
+
+/**
+ * An argument has an impossible value (misaligned pointer, a count whose
+ * byte size overflows, a length total that overflows).
+ */
+#define PR_ERR_INVALID_ARGUMENT 6
+
+/**
+ * Memory for a handle could not be allocated.
+ */
+#define PR_ERR_ALLOCATION 7
+
+/**
+ * An internal error (a Rust panic) was caught at the boundary.
+ */
+#define PR_ERR_PANIC 8
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+/**
+ * Creates a reader over the window of `r` in `mem`, at its first byte.
+ *
+ * The reader keeps the range's GPN list and the memory alive: `r` and
+ * `mem` may be freed before it. On success `*out` receives a handle to
+ * free with pr_reader_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`r`, `mem` or `out`), PR_ERR_PANIC.
+ */
+pr_status pr_reader_new(const struct pr_range *r, const struct pr_memory *mem, struct pr_reader **out);
+
+/**
+ * Creates a reader over the buffer `rs` (as it is now, after any skip or
+ * truncate) in `mem`, at its first byte.
+ *
+ * The reader keeps what it needs alive: `rs` and `mem` may be freed before
+ * it. On success `*out` receives a handle to free with pr_reader_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`rs`, `mem` or `out`), PR_ERR_PANIC.
+ */
+pr_status pr_ranges_reader_new(const struct pr_ranges *rs, const struct pr_memory *mem, struct pr_reader **out);
+
+/**
+ * Reads the next `len` bytes into `dst` and advances past them.
+ *
+ * The cursor advances by exactly the bytes transferred (`t->done`), also
+ * when a callback fails: it then stands at the start of the failed run, so
+ * a retry resumes there. `dst` may be NULL when `len` is 0; `t` may be
+ * NULL, otherwise it is always written.
+ * Errors: PR_ERR_NULL_ARGUMENT (`rd`, or `dst` with `len > 0`),
+ * PR_ERR_OUT_OF_RANGE (`len` exceeds pr_reader_remaining; nothing moves),
+ * PR_ERR_MEMORY, PR_ERR_INVALID_ARGUMENT, PR_ERR_PANIC.
+ */
+pr_status pr_reader_read(struct pr_reader *rd, void *dst, size_t len, struct pr_transfer *t);
+
+/**
+ * Advances the reader past `len` bytes without reading them.
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`rd`), PR_ERR_OUT_OF_RANGE (`len` exceeds
+ * pr_reader_remaining; nothing moves), PR_ERR_PANIC.
+ */
+pr_status pr_reader_skip(struct pr_reader *rd, size_t len);
+
+/**
+ * Bytes left to read; 0 when `rd` is NULL.
+ */
+size_t pr_reader_remaining(const struct pr_reader *rd);
+
+/**
+ * Frees a reader (and its references to the GPN list and the memory).
+ * NULL is a no-op.
+ */
+void pr_reader_free(struct pr_reader *rd);
+
+/**
+ * Creates a writer over the window of `r` in `mem`, at its first byte.
+ *
+ * The writer keeps the range's GPN list and the memory alive: `r` and
+ * `mem` may be freed before it. On success `*out` receives a handle to
+ * free with pr_writer_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`r`, `mem` or `out`), PR_ERR_PANIC.
+ */
+pr_status pr_writer_new(const struct pr_range *r, const struct pr_memory *mem, struct pr_writer **out);
+
+/**
+ * Creates a writer over the buffer `rs` (as it is now) in `mem`, at its
+ * first byte.
+ *
+ * The writer keeps what it needs alive: `rs` and `mem` may be freed before
+ * it. On success `*out` receives a handle to free with pr_writer_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`rs`, `mem` or `out`), PR_ERR_PANIC.
+ */
+pr_status pr_ranges_writer_new(const struct pr_ranges *rs, const struct pr_memory *mem, struct pr_writer **out);
+
+/**
+ * Writes `len` bytes from `src` at the cursor and advances past them.
+ *
+ * The cursor advances by exactly `t->done`, also on failure. `src` may be
+ * NULL when `len` is 0; `t` may be NULL, otherwise it is always written.
+ * Errors: PR_ERR_NULL_ARGUMENT (`w`, or `src` with `len > 0`),
+ * PR_ERR_OUT_OF_RANGE (`len` exceeds pr_writer_remaining; nothing moves),
+ * PR_ERR_MEMORY, PR_ERR_INVALID_ARGUMENT, PR_ERR_PANIC.
+ */
+pr_status pr_writer_write(struct pr_writer *w, const void *src, size_t len, struct pr_transfer *t);
+
+/**
+ * Sets the next `len` bytes to `value` and advances past them.
+ *
+ * The cursor advances by exactly `t->done`, also on failure. `t` may be
+ * NULL, otherwise it is always written.
+ * Errors: PR_ERR_NULL_ARGUMENT (`w`), PR_ERR_OUT_OF_RANGE (`len` exceeds
+ * pr_writer_remaining; nothing moves), PR_ERR_MEMORY, PR_ERR_PANIC.
+ */
+pr_status pr_writer_fill(struct pr_writer *w, uint8_t value, size_t len, struct pr_transfer *t);
+
+/**
+ * Bytes left to write; 0 when `w` is NULL.
+ */
+size_t pr_writer_remaining(const struct pr_writer *w);
+
+/**
+ * Frees a writer (and its references to the GPN list and the memory).
+ * NULL is a no-op.
+ */
+void pr_writer_free(struct pr_writer *w);
+
+/**
+ * Creates guest memory served by callbacks.
+ *
+ * `ops` is copied; `ops->read` and `ops->write` are required, `ops->fill`
+ * may be NULL (fills then call `write` from a 4 KiB buffer of the value,
+ * one call per 4 KiB piece). `ctx` (may be NULL) is passed as the first
+ * argument of every callback and must stay valid until the memory and
+ * every cursor using it are freed.
+ *
+ * Callbacks are called once per physically contiguous run of a transfer,
+ * never with length 0, synchronously on the thread that called the
+ * library, and concurrently when several threads use the memory. They
+ * return 0 on success; any other value fails the run and is reported in
+ * pr_transfer.fault_code. The host buffer they receive is valid for that
+ * call only.
+ *
+ * On success `*out` receives a handle to free with pr_memory_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`ops`, `ops->read`, `ops->write` or `out`
+ * is NULL), PR_ERR_PANIC.
+ */
+pr_status pr_memory_new_callbacks(const struct pr_memory_ops *ops, void *ctx, struct pr_memory **out);
+
+/**
+ * Releases a memory handle. Cursors created from it keep the memory alive
+ * until they are freed too. NULL is a no-op.
+ */
+void pr_memory_free(struct pr_memory *mem);
+
+/**
+ * Creates a range: the window of `len` bytes starting `offset` bytes into
+ * the flat byte space of the `gpn_count` pages listed in `gpns` (page `i`
+ * holds bytes `i*PR_PAGE_SIZE .. (i+1)*PR_PAGE_SIZE`). Only the first and
+ * last page of the window may be partial. `offset` may exceed one page;
+ * the pages before it are not part of the window.
+ *
+ * The list is copied: the caller may free `gpns` afterwards. Every page the
+ * window touches is checked to be addressable. `gpns` may be NULL when
+ * `gpn_count` is 0 (with `offset == len == 0` this is the empty range).
+ *
+ * On success `*out` receives a handle to free with pr_range_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`out`, or `gpns` with `gpn_count > 0`),
+ * PR_ERR_OUT_OF_RANGE (`offset + len` overflows or exceeds
+ * `gpn_count * PR_PAGE_SIZE`), PR_ERR_INVALID_GPN (a page of the window is
+ * above PR_MAX_GPN, or the window covers the last byte of PR_MAX_GPN),
+ * PR_ERR_INVALID_ARGUMENT (`gpns` misaligned, or `gpn_count` too large to
+ * be an array), PR_ERR_ALLOCATION, PR_ERR_PANIC.
+ */
+pr_status pr_range_new(const uint64_t *gpns, size_t gpn_count, size_t offset, size_t len, struct pr_range **out);
+
+/**
+ * Creates a new handle for the same window as `r` (sharing its GPN list).
+ *
+ * On success `*out` receives a handle to free with pr_range_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`r` or `out`), PR_ERR_PANIC.
+ */
+pr_status pr_range_clone(const struct pr_range *r, struct pr_range **out);
+
+/**
+ * Frees a range handle. Ranges derived from it and cursors over it stay
+ * valid. NULL is a no-op.
+ */
+void pr_range_free(struct pr_range *r);
+
+/**
+ * Number of bytes in the window; 0 when `r` is NULL.
+ */
+size_t pr_range_len(const struct pr_range *r);
+
+/**
+ * Byte offset of the window's first byte within its first page (always
+ * below PR_PAGE_SIZE); 0 when `r` is NULL.
+ */
+size_t pr_range_offset(const struct pr_range *r);
+
+/**
+ * The pages the window covers: the first holds the window's first byte,
+ * the last its last byte. Stores their number in `*count` when `count` is
+ * not NULL.
+ *
+ * The array belongs to the range's GPN list: it stays valid while any
+ * handle sharing that list (this range, its clones, subranges, cursors)
+ * lives. Returns NULL (and a count of 0) when `r` is NULL; may return NULL
+ * for an empty window, whose count is 0.
+ */
+const uint64_t *pr_range_gpns(const struct pr_range *r, size_t *count);
+
+/**
+ * Creates a range for the `len` bytes starting `offset` bytes into `r`.
+ *
+ * On success `*out` receives a handle to free with pr_range_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`r` or `out`), PR_ERR_OUT_OF_RANGE
+ * (`offset + len` overflows or exceeds the window), PR_ERR_PANIC.
+ */
+pr_status pr_range_subrange(const struct pr_range *r, size_t offset, size_t len, struct pr_range **out);
+
+/**
+ * Drops the first `len` bytes of the window, in place.
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`r`), PR_ERR_OUT_OF_RANGE (`len` exceeds
+ * the window; the range is unchanged), PR_ERR_PANIC.
+ */
+pr_status pr_range_skip(struct pr_range *r, size_t len);
+
+/**
+ * Shortens the window to its first `len` bytes, in place.
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`r`), PR_ERR_OUT_OF_RANGE (`len` exceeds
+ * the window; the range is unchanged), PR_ERR_PANIC.
+ */
+pr_status pr_range_truncate(struct pr_range *r, size_t len);
+
+/**
+ * Splits `r` at byte `offset` into two new ranges: `*front` gets bytes
+ * `0 .. offset`, `*back` bytes `offset ..`. `r` is unchanged.
+ *
+ * On success both outputs receive handles to free with pr_range_free; on
+ * error neither is written.
+ * Errors: PR_ERR_NULL_ARGUMENT (`r`, `front` or `back`),
+ * PR_ERR_OUT_OF_RANGE (`offset` exceeds the window), PR_ERR_PANIC.
+ */
+pr_status pr_range_split(const struct pr_range *r, size_t offset, struct pr_range **front, struct pr_range **back);
+
+/**
+ * Lists the window's runs of physically adjacent pages as guest address
+ * ranges, in order (the first starts at the window's offset, the last ends
+ * at its end).
+ *
+ * Writes up to `capacity` runs to `out` and the number of runs needed to
+ * `*count`. `out` may be NULL when `capacity` is 0 (to query the count).
+ * Errors: PR_ERR_NULL_ARGUMENT (`r`, `count`, or `out` with
+ * `capacity > 0`), PR_ERR_BUFFER_TOO_SMALL (`capacity` is less than
+ * `*count`; the first `capacity` runs were written), PR_ERR_PANIC.
+ */
+pr_status pr_range_address_ranges(const struct pr_range *r, struct pr_address_range *out, size_t capacity, size_t *count);
+
+/**
+ * Reads the first `len` bytes of the window into `dst` through `mem`, one
+ * read callback per physically contiguous run.
+ *
+ * `dst` may be NULL when `len` is 0. `t` may be NULL; otherwise it is
+ * always written (see pr_transfer). Errors: PR_ERR_NULL_ARGUMENT (`r`,
+ * `mem`, or `dst` with `len > 0`), PR_ERR_OUT_OF_RANGE (`len` exceeds the
+ * window; no callback is made), PR_ERR_MEMORY (a callback failed; earlier
+ * runs were read), PR_ERR_INVALID_ARGUMENT, PR_ERR_PANIC.
+ */
+pr_status pr_range_read(const struct pr_range *r, const struct pr_memory *mem, void *dst, size_t len, struct pr_transfer *t);
+
+/**
+ * Writes `len` bytes from `src` over the first `len` bytes of the window
+ * through `mem`, one write callback per physically contiguous run.
+ *
+ * `src` may be NULL when `len` is 0. `t` may be NULL; otherwise it is
+ * always written. Errors: PR_ERR_NULL_ARGUMENT (`r`, `mem`, or `src` with
+ * `len > 0`), PR_ERR_OUT_OF_RANGE (`len` exceeds the window; no callback is
+ * made), PR_ERR_MEMORY (a callback failed; earlier runs were written),
+ * PR_ERR_INVALID_ARGUMENT, PR_ERR_PANIC.
+ */
+pr_status pr_range_write(const struct pr_range *r, const struct pr_memory *mem, const void *src, size_t len, struct pr_transfer *t);
+
+/**
+ * Sets the first `len` bytes of the window to `value` through `mem`, one
+ * fill callback per physically contiguous run (or write callbacks of up to
+ * 4 KiB when the memory has no fill callback).
+ *
+ * `t` may be NULL; otherwise it is always written. Errors:
+ * PR_ERR_NULL_ARGUMENT (`r` or `mem`), PR_ERR_OUT_OF_RANGE (`len` exceeds
+ * the window; no callback is made), PR_ERR_MEMORY, PR_ERR_PANIC.
+ */
+pr_status pr_range_fill(const struct pr_range *r, const struct pr_memory *mem, uint8_t value, size_t len, struct pr_transfer *t);
+
+/**
+ * Creates a buffer from `count` ranges, in order (byte 0 is the first byte
+ * of `ranges[0]`). Each range's window is copied (the GPN lists are shared);
+ * the caller keeps ownership of the pr_range handles. `ranges` may be NULL
+ * when `count` is 0 (an empty buffer).
+ *
+ * On success `*out` receives a handle to free with pr_ranges_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`out`, `ranges` with `count > 0`, or a
+ * NULL element), PR_ERR_INVALID_ARGUMENT (the total length overflows
+ * size_t, `ranges` is misaligned, or `count` is too large to be an array),
+ * PR_ERR_ALLOCATION, PR_ERR_PANIC.
+ */
+pr_status pr_ranges_new(const struct pr_range *const *ranges, size_t count, struct pr_ranges **out);
+
+/**
+ * Appends a copy of `r`'s window after the buffer's current end (after any
+ * truncation).
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`rs` or `r`), PR_ERR_INVALID_ARGUMENT (the
+ * total length would overflow size_t), PR_ERR_ALLOCATION, PR_ERR_PANIC. On
+ * error the buffer is unchanged.
+ */
+pr_status pr_ranges_push(struct pr_ranges *rs, const struct pr_range *r);
+
+/**
+ * Frees a buffer handle. Ranges obtained from it and cursors over it stay
+ * valid. NULL is a no-op.
+ */
+void pr_ranges_free(struct pr_ranges *rs);
+
+/**
+ * Number of bytes in the buffer (after skip/truncate); 0 when `rs` is NULL.
+ */
+size_t pr_ranges_len(const struct pr_ranges *rs);
+
+/**
+ * Number of non-empty windows the buffer is made of (after skip/truncate);
+ * 0 when `rs` is NULL.
+ */
+size_t pr_ranges_count(const struct pr_ranges *rs);
+
+/**
+ * Creates a range for window `index` of the buffer (counting as
+ * pr_ranges_count does: after skip/truncate, empty windows left out).
+ *
+ * On success `*out` receives a handle to free with pr_range_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`rs` or `out`), PR_ERR_OUT_OF_RANGE
+ * (`index >= pr_ranges_count(rs)`), PR_ERR_PANIC.
+ */
+pr_status pr_ranges_get(const struct pr_ranges *rs, size_t index, struct pr_range **out);
+
+/**
+ * Drops the first `len` bytes of the buffer, in place.
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`rs`), PR_ERR_OUT_OF_RANGE (`len` exceeds
+ * the buffer; it is unchanged), PR_ERR_PANIC.
+ */
+pr_status pr_ranges_skip(struct pr_ranges *rs, size_t len);
+
+/**
+ * Shortens the buffer to its first `len` bytes, in place.
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`rs`), PR_ERR_OUT_OF_RANGE (`len` exceeds
+ * the buffer; it is unchanged), PR_ERR_PANIC.
+ */
+pr_status pr_ranges_truncate(struct pr_ranges *rs, size_t len);
+
+/**
+ * Lists the guest address runs of the buffer, window by window (runs are
+ * not merged across windows), with the same contract as
+ * pr_range_address_ranges.
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`rs`, `count`, or `out` with
+ * `capacity > 0`), PR_ERR_BUFFER_TOO_SMALL (the first `capacity` runs were
+ * written and `*count` says how many are needed), PR_ERR_PANIC.
+ */
+pr_status pr_ranges_address_ranges(const struct pr_ranges *rs, struct pr_address_range *out, size_t capacity, size_t *count);
+
+/**
+ * Reads the first `len` bytes of the buffer into `dst`, window by window,
+ * one read callback per physically contiguous run. Same contract and
+ * errors as pr_range_read.
+ */
+pr_status pr_ranges_read(const struct pr_ranges *rs, const struct pr_memory *mem, void *dst, size_t len, struct pr_transfer *t);
+
+/**
+ * Writes `len` bytes from `src` over the first `len` bytes of the buffer.
+ * Same contract and errors as pr_range_write.
+ */
+pr_status pr_ranges_write(const struct pr_ranges *rs, const struct pr_memory *mem, const void *src, size_t len, struct pr_transfer *t);
+
+/**
+ * Sets the first `len` bytes of the buffer to `value`. Same contract and
+ * errors as pr_range_fill.
+ */
+pr_status pr_ranges_fill(const struct pr_ranges *rs, const struct pr_memory *mem, uint8_t value, size_t len, struct pr_transfer *t);
+
+/**
+ * Describes a status code.
+ *
+ * Returns a static, NUL-terminated English string for any value, including
+ * values that are not PR_* codes ("unknown status"); never NULL. Thread-safe.
+ */
+const char *pr_status_str(pr_status s);
+
+/**
+ * The library version as a static string "MAJOR.MINOR.PATCH", matching the
+ * PR_VERSION_* macros of the header it was built with. Never NULL.
+ */
+const char *pr_version(void);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* PAGEDRANGE_H */

@@ -1,0 +1,101 @@
+//! `pr_memory`: guest memory handles.
+
+use core::ffi::c_void;
+
+use super::boundary::{free_arc, guard, out_ptr, to_arc_ptr, write_out, ArcCastable, Castable};
+use super::status::{pr_status, PR_ERR_NULL_ARGUMENT};
+use crate::error::MemoryFault;
+use crate::memory::{CallbackMemory, GuestMemory, MemoryOps};
+
+/// Guest memory that ranges read from and write to (opaque).
+///
+/// Reference counted: cursors keep the memory they use alive, so
+/// pr_memory_free may be called while they live. Usable from several threads
+/// at once; its callbacks then run concurrently.
+pub struct pr_memory {
+    _private: [u8; 0],
+}
+
+/// The backends a `pr_memory` can hold.
+#[derive(Debug)]
+pub(crate) enum Backend {
+    Callbacks(CallbackMemory),
+}
+
+impl GuestMemory for Backend {
+    fn read(&self, gpa: u64, dst: &mut [u8]) -> Result<(), MemoryFault> {
+        match self {
+            Backend::Callbacks(m) => m.read(gpa, dst),
+        }
+    }
+
+    fn write(&self, gpa: u64, src: &[u8]) -> Result<(), MemoryFault> {
+        match self {
+            Backend::Callbacks(m) => m.write(gpa, src),
+        }
+    }
+
+    fn fill(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault> {
+        match self {
+            Backend::Callbacks(m) => m.fill(gpa, value, len),
+        }
+    }
+}
+
+impl Castable for pr_memory {
+    type Rust = Backend;
+}
+impl ArcCastable for pr_memory {}
+
+/// Creates guest memory served by callbacks.
+///
+/// `ops` is copied; `ops->read` and `ops->write` are required, `ops->fill`
+/// may be NULL (fills then call `write` from a 4 KiB buffer of the value,
+/// one call per 4 KiB piece). `ctx` (may be NULL) is passed as the first
+/// argument of every callback and must stay valid until the memory and
+/// every cursor using it are freed.
+///
+/// Callbacks are called once per physically contiguous run of a transfer,
+/// never with length 0, synchronously on the thread that called the
+/// library, and concurrently when several threads use the memory. They
+/// return 0 on success; any other value fails the run and is reported in
+/// pr_transfer.fault_code. The host buffer they receive is valid for that
+/// call only.
+///
+/// On success `*out` receives a handle to free with pr_memory_free.
+/// Errors: PR_ERR_NULL_ARGUMENT (`ops`, `ops->read`, `ops->write` or `out`
+/// is NULL), PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_memory_new_callbacks(
+    ops: *const MemoryOps,
+    ctx: *mut c_void,
+    out: *mut *mut pr_memory,
+) -> pr_status {
+    guard(|| {
+        let out = out_ptr(out)?;
+        // SAFETY: a non-NULL `ops` points to a pr_memory_ops per the C
+        // contract; it is copied.
+        let ops = unsafe { ops.as_ref() }.ok_or(PR_ERR_NULL_ARGUMENT)?;
+        // SAFETY: the C contract above (documented in the header) makes the
+        // callbacks callable with `ctx` from any thread while the memory
+        // lives.
+        let mem = unsafe { CallbackMemory::new(*ops, ctx) }.ok_or(PR_ERR_NULL_ARGUMENT)?;
+        let handle = to_arc_ptr::<pr_memory>(Backend::Callbacks(mem));
+        // SAFETY: `out` was checked non-NULL and is writable per the C
+        // contract.
+        unsafe { write_out(out, handle.cast_mut()) };
+        Ok(())
+    })
+}
+
+/// Releases a memory handle. Cursors created from it keep the memory alive
+/// until they are freed too. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn pr_memory_free(mem: *mut pr_memory) {
+    let _ = guard(|| {
+        // SAFETY: a non-NULL `mem` came from pr_memory_new_* and C gives up
+        // its reference here.
+        unsafe { free_arc(mem.cast_const()) };
+        Ok(())
+    });
+}

@@ -1,0 +1,349 @@
+//! `pr_ranges`: several windows acting as one logical buffer.
+
+use core::ffi::c_void;
+
+use super::boundary::{
+    free_boxed, guard, guard_value, in_array, in_bytes, out_bytes, out_ptr, to_boxed_ptr, try_mut,
+    try_ref, write_out, BoxCastable, Castable, FfiResult,
+};
+use super::memory::pr_memory;
+use super::range::{export_runs, pr_range, report, RangeHandle};
+use super::status::{
+    pr_status, pr_transfer, PR_ERR_ALLOCATION, PR_ERR_INVALID_ARGUMENT, PR_ERR_OUT_OF_RANGE,
+};
+use crate::{AddressRange, PagedRange, PagedRanges};
+
+/// A list of ranges read and written as one logical buffer (opaque).
+///
+/// Holds its own references to the members' GPN lists: the pr_range handles
+/// it was built from may be freed at once. Calls taking a
+/// `const pr_ranges *` may run concurrently; skip, truncate and push need
+/// exclusive use.
+pub struct pr_ranges {
+    _private: [u8; 0],
+}
+
+/// The Rust value behind a `pr_ranges`: the member windows, their total
+/// length, and the logical window (`skip`, `len`) that skip and truncate
+/// narrowed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RangesHandle {
+    members: Vec<RangeHandle>,
+    total: usize,
+    skip: usize,
+    len: usize,
+}
+
+impl Castable for pr_ranges {
+    type Rust = RangesHandle;
+}
+impl BoxCastable for pr_ranges {}
+
+/// The iterator type a [`RangesHandle`] hands to the core.
+pub(crate) type MemberIter<'a> =
+    core::iter::Map<core::slice::Iter<'a, RangeHandle>, fn(&'a RangeHandle) -> PagedRange<'a>>;
+
+impl RangesHandle {
+    /// The buffer as a core [`PagedRanges`].
+    pub(crate) fn view(&self) -> PagedRanges<'_, MemberIter<'_>> {
+        let iter: MemberIter<'_> = self.members.iter().map(RangeHandle::view);
+        PagedRanges::from_window(iter, self.skip, self.len)
+    }
+
+    /// Narrows the buffer with `narrow` (a core operation such as
+    /// `try_skip`), leaving it unchanged on error.
+    pub(crate) fn narrow<E>(
+        &mut self,
+        narrow: impl for<'v> FnOnce(&mut PagedRanges<'v, MemberIter<'v>>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut view = self.view();
+        narrow(&mut view)?;
+        (self.skip, self.len) = view.window();
+        Ok(())
+    }
+
+    /// Appends `r`'s window at the end of the buffer. When the buffer was
+    /// truncated, the members are first cut down to what is left, so the
+    /// new window follows the current end.
+    fn push(&mut self, r: &RangeHandle) -> FfiResult {
+        if self.skip.checked_add(self.len) != Some(self.total) {
+            let kept: Vec<RangeHandle> = self
+                .windows()
+                .map(|(member, window)| member.derive(window))
+                .collect();
+            *self = Self {
+                members: kept,
+                total: self.len,
+                skip: 0,
+                len: self.len,
+            };
+        }
+        let total = self
+            .total
+            .checked_add(r.len())
+            .ok_or(PR_ERR_INVALID_ARGUMENT)?;
+        self.members.try_reserve(1).map_err(|_| PR_ERR_ALLOCATION)?;
+        self.members.push(r.clone());
+        self.total = total;
+        self.len += r.len();
+        Ok(())
+    }
+
+    /// The windows of the buffer (as the core yields them), each with a
+    /// member sharing its GPN list, in O(members) in total.
+    ///
+    /// Windows come in member order, so one forward search over the members
+    /// finds each window's list; members sharing a list share the same
+    /// `Arc`, so whichever of them matches is a correct owner.
+    fn windows(&self) -> impl Iterator<Item = (&RangeHandle, PagedRange<'_>)> {
+        let mut members = self.members.iter();
+        self.view().paged_ranges().map(move |window| {
+            let owner = members
+                .find(|m| m.same_list(&window))
+                .expect("every window of the view comes from a member, in order");
+            (owner, window)
+        })
+    }
+
+    /// Number of bytes in the buffer.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+/// Creates a buffer from `count` ranges, in order (byte 0 is the first byte
+/// of `ranges[0]`). Each range's window is copied (the GPN lists are shared);
+/// the caller keeps ownership of the pr_range handles. `ranges` may be NULL
+/// when `count` is 0 (an empty buffer).
+///
+/// On success `*out` receives a handle to free with pr_ranges_free.
+/// Errors: PR_ERR_NULL_ARGUMENT (`out`, `ranges` with `count > 0`, or a
+/// NULL element), PR_ERR_INVALID_ARGUMENT (the total length overflows
+/// size_t, `ranges` is misaligned, or `count` is too large to be an array),
+/// PR_ERR_ALLOCATION, PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_ranges_new(
+    ranges: *const *const pr_range,
+    count: usize,
+    out: *mut *mut pr_ranges,
+) -> pr_status {
+    guard(|| {
+        let out = out_ptr(out)?;
+        // SAFETY: the C contract makes `ranges` readable for `count`
+        // elements during the call.
+        let ranges = unsafe { in_array(ranges, count) }?;
+        let mut handle = RangesHandle::default();
+        handle
+            .members
+            .try_reserve_exact(count)
+            .map_err(|_| PR_ERR_ALLOCATION)?;
+        for &r in ranges {
+            // SAFETY: each element is a live pr_range per the C contract.
+            let r = unsafe { try_ref(r) }?;
+            handle.push(r)?;
+        }
+        // SAFETY: checked non-NULL; writable per the C contract.
+        unsafe { write_out(out, to_boxed_ptr::<pr_ranges>(handle)) };
+        Ok(())
+    })
+}
+
+/// Appends a copy of `r`'s window after the buffer's current end (after any
+/// truncation).
+///
+/// Errors: PR_ERR_NULL_ARGUMENT (`rs` or `r`), PR_ERR_INVALID_ARGUMENT (the
+/// total length would overflow size_t), PR_ERR_ALLOCATION, PR_ERR_PANIC. On
+/// error the buffer is unchanged.
+#[no_mangle]
+pub extern "C" fn pr_ranges_push(rs: *mut pr_ranges, r: *const pr_range) -> pr_status {
+    guard(|| {
+        // SAFETY: live handles per the C contract; `rs` used by this thread
+        // only.
+        let (rs, r) = unsafe { (try_mut(rs)?, try_ref(r)?) };
+        let mut updated = rs.clone();
+        updated.push(r)?;
+        *rs = updated;
+        Ok(())
+    })
+}
+
+/// Frees a buffer handle. Ranges obtained from it and cursors over it stay
+/// valid. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn pr_ranges_free(rs: *mut pr_ranges) {
+    let _ = guard(|| {
+        // SAFETY: a non-NULL `rs` came from pr_ranges_new and is released
+        // exactly once here.
+        unsafe { free_boxed(rs) };
+        Ok(())
+    });
+}
+
+/// Number of bytes in the buffer (after skip/truncate); 0 when `rs` is NULL.
+#[no_mangle]
+pub extern "C" fn pr_ranges_len(rs: *const pr_ranges) -> usize {
+    // SAFETY: a live pr_ranges or NULL per the C contract.
+    guard_value(0, || unsafe { try_ref(rs) }.map_or(0, RangesHandle::len))
+}
+
+/// Number of non-empty windows the buffer is made of (after skip/truncate);
+/// 0 when `rs` is NULL.
+#[no_mangle]
+pub extern "C" fn pr_ranges_count(rs: *const pr_ranges) -> usize {
+    guard_value(0, || {
+        // SAFETY: a live pr_ranges or NULL per the C contract.
+        unsafe { try_ref(rs) }.map_or(0, |rs| rs.view().paged_ranges().count())
+    })
+}
+
+/// Creates a range for window `index` of the buffer (counting as
+/// pr_ranges_count does: after skip/truncate, empty windows left out).
+///
+/// On success `*out` receives a handle to free with pr_range_free.
+/// Errors: PR_ERR_NULL_ARGUMENT (`rs` or `out`), PR_ERR_OUT_OF_RANGE
+/// (`index >= pr_ranges_count(rs)`), PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_ranges_get(
+    rs: *const pr_ranges,
+    index: usize,
+    out: *mut *mut pr_range,
+) -> pr_status {
+    guard(|| {
+        let out = out_ptr(out)?;
+        // SAFETY: a live pr_ranges per the C contract.
+        let rs = unsafe { try_ref(rs) }?;
+        let (owner, window) = rs.windows().nth(index).ok_or(PR_ERR_OUT_OF_RANGE)?;
+        let member = owner.derive(window);
+        // SAFETY: checked non-NULL; writable per the C contract.
+        unsafe { write_out(out, to_boxed_ptr::<pr_range>(member)) };
+        Ok(())
+    })
+}
+
+/// Drops the first `len` bytes of the buffer, in place.
+///
+/// Errors: PR_ERR_NULL_ARGUMENT (`rs`), PR_ERR_OUT_OF_RANGE (`len` exceeds
+/// the buffer; it is unchanged), PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_ranges_skip(rs: *mut pr_ranges, len: usize) -> pr_status {
+    guard(|| {
+        // SAFETY: a live pr_ranges used by this thread only, per the C
+        // contract.
+        let rs = unsafe { try_mut(rs) }?;
+        Ok(rs.narrow(|v| v.try_skip(len))?)
+    })
+}
+
+/// Shortens the buffer to its first `len` bytes, in place.
+///
+/// Errors: PR_ERR_NULL_ARGUMENT (`rs`), PR_ERR_OUT_OF_RANGE (`len` exceeds
+/// the buffer; it is unchanged), PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_ranges_truncate(rs: *mut pr_ranges, len: usize) -> pr_status {
+    guard(|| {
+        // SAFETY: a live pr_ranges used by this thread only, per the C
+        // contract.
+        let rs = unsafe { try_mut(rs) }?;
+        Ok(rs.narrow(|v| v.try_truncate(len))?)
+    })
+}
+
+/// Lists the guest address runs of the buffer, window by window (runs are
+/// not merged across windows), with the same contract as
+/// pr_range_address_ranges.
+///
+/// Errors: PR_ERR_NULL_ARGUMENT (`rs`, `count`, or `out` with
+/// `capacity > 0`), PR_ERR_BUFFER_TOO_SMALL (the first `capacity` runs were
+/// written and `*count` says how many are needed), PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_ranges_address_ranges(
+    rs: *const pr_ranges,
+    out: *mut AddressRange,
+    capacity: usize,
+    count: *mut usize,
+) -> pr_status {
+    guard(|| {
+        // SAFETY: a live pr_ranges per the C contract.
+        let rs = unsafe { try_ref(rs) }?;
+        // SAFETY: `out` holds `capacity` elements and `count` is writable,
+        // per the C contract.
+        unsafe { export_runs(rs.view().ranges(), out, capacity, count) }
+    })
+}
+
+/// The buffer narrowed to its first `len` bytes, or the out-of-range error
+/// a transfer of `len` bytes reports.
+fn front(
+    rs: &RangesHandle,
+    len: usize,
+) -> Result<PagedRanges<'_, MemberIter<'_>>, crate::TransferError> {
+    let mut view = rs.view();
+    view.try_truncate(len)?;
+    Ok(view)
+}
+
+/// Reads the first `len` bytes of the buffer into `dst`, window by window,
+/// one read callback per physically contiguous run. Same contract and
+/// errors as pr_range_read.
+#[no_mangle]
+pub extern "C" fn pr_ranges_read(
+    rs: *const pr_ranges,
+    mem: *const pr_memory,
+    dst: *mut c_void,
+    len: usize,
+    t: *mut pr_transfer,
+) -> pr_status {
+    // SAFETY: per the C contract: live handles, `dst` writable for `len`
+    // bytes, `t` writable or NULL.
+    unsafe {
+        report(t, len, || {
+            let (rs, mem) = (try_ref(rs)?, try_ref(mem)?);
+            Ok(match front(rs, len) {
+                Ok(view) => view.read(mem, out_bytes(dst, len)?),
+                Err(e) => Err(e),
+            })
+        })
+    }
+}
+
+/// Writes `len` bytes from `src` over the first `len` bytes of the buffer.
+/// Same contract and errors as pr_range_write.
+#[no_mangle]
+pub extern "C" fn pr_ranges_write(
+    rs: *const pr_ranges,
+    mem: *const pr_memory,
+    src: *const c_void,
+    len: usize,
+    t: *mut pr_transfer,
+) -> pr_status {
+    // SAFETY: per the C contract: live handles, `src` readable for `len`
+    // bytes, `t` writable or NULL.
+    unsafe {
+        report(t, len, || {
+            let (rs, mem) = (try_ref(rs)?, try_ref(mem)?);
+            Ok(match front(rs, len) {
+                Ok(view) => view.write(mem, in_bytes(src, len)?),
+                Err(e) => Err(e),
+            })
+        })
+    }
+}
+
+/// Sets the first `len` bytes of the buffer to `value`. Same contract and
+/// errors as pr_range_fill.
+#[no_mangle]
+pub extern "C" fn pr_ranges_fill(
+    rs: *const pr_ranges,
+    mem: *const pr_memory,
+    value: u8,
+    len: usize,
+    t: *mut pr_transfer,
+) -> pr_status {
+    // SAFETY: per the C contract: live handles, `t` writable or NULL.
+    unsafe {
+        report(t, len, || {
+            let (rs, mem) = (try_ref(rs)?, try_ref(mem)?);
+            Ok(rs.view().fill(mem, value, len))
+        })
+    }
+}

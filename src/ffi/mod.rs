@@ -38,3 +38,6 @@ pub const PR_MAX_GPN: u64 = 0xF_FFFF_FFFF_FFFF;
 
 static_assertions::const_assert_eq!(PR_MAX_GPN, crate::MAX_GPN);
 static_assertions::const_assert_eq!(PR_PAGE_SIZE, crate::PAGE_SIZE);
+
+#[cfg(test)]
+mod tests;

@@ -49,6 +49,17 @@ pub struct MemoryOps {
         Option<unsafe extern "C" fn(ctx: *mut c_void, gpa: u64, value: u8, len: usize) -> c_int>,
 }
 
+static_assertions::assert_eq_size!(MemoryOps, [usize; 3]);
+static_assertions::const_assert_eq!(core::mem::offset_of!(MemoryOps, read), 0);
+static_assertions::const_assert_eq!(
+    core::mem::offset_of!(MemoryOps, write),
+    core::mem::size_of::<usize>()
+);
+static_assertions::const_assert_eq!(
+    core::mem::offset_of!(MemoryOps, fill),
+    2 * core::mem::size_of::<usize>()
+);
+
 /// Size of the stack buffer used to emulate a missing `fill` callback.
 const FILL_CHUNK: usize = 4096;
 

@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 /**
  * Size of a guest page in bytes.
@@ -154,6 +155,28 @@ typedef struct pr_memory_ops {
    */
   int (*fill)(void *ctx, uint64_t gpa, uint8_t value, size_t len);
 } pr_memory_ops;
+
+/**
+ * One piece of guest RAM mapped into the host: guest physical addresses
+ * `gpa .. gpa + size` live at host addresses `host .. host + size`.
+ *
+ * The layout is fixed (`#[repr(C)]`) so it crosses the C ABI as
+ * `pr_mapped_region`.
+ */
+typedef struct pr_mapped_region {
+  /**
+   * First guest physical address of the region.
+   */
+  uint64_t gpa;
+  /**
+   * Size of the region in bytes.
+   */
+  uint64_t size;
+  /**
+   * Host address where the region's first byte is mapped.
+   */
+  void *host;
+} pr_mapped_region;
 
 /**
  * A range of bytes in the guest physical address space, `start..end`
@@ -351,6 +374,29 @@ void pr_writer_free(struct pr_writer *w);
 pr_status pr_memory_new_callbacks(const struct pr_memory_ops *ops, void *ctx, struct pr_memory **out);
 
 /**
+ * Creates guest memory from guest RAM mapped into this process: region
+ * `i` maps guest addresses `regions[i].gpa .. gpa + size` at host address
+ * `regions[i].host`. Reads and writes copy straight through host pointers,
+ * with no callback.
+ *
+ * The array is copied and may be in any order. Every region must be
+ * non-empty with a non-NULL host pointer, `gpa + size` and `host + size`
+ * must not overflow, and no two regions may share a guest address. A run
+ * that leaves the regions fails with PR_ERR_MEMORY and fault_code -1 at the
+ * first unmapped address, before any byte moves; no byte outside a region
+ * is ever read or written. A run crossing into an adjacent region works.
+ * The mappings must stay valid until the memory and every cursor using it
+ * are freed; the guest may change them concurrently (bytes are copied,
+ * never referenced).
+ *
+ * On success `*out` receives a handle to free with pr_memory_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`out`, or `regions` with `count > 0`),
+ * PR_ERR_INVALID_ARGUMENT (a region is empty, overflows or overlaps
+ * another; `regions` misaligned), PR_ERR_ALLOCATION, PR_ERR_PANIC.
+ */
+pr_status pr_memory_new_mapped(const struct pr_mapped_region *regions, size_t count, struct pr_memory **out);
+
+/**
  * Releases a memory handle. Cursors created from it keep the memory alive
  * until they are freed too. NULL is a no-op.
  */
@@ -499,6 +545,28 @@ pr_status pr_range_write(const struct pr_range *r, const struct pr_memory *mem, 
 pr_status pr_range_fill(const struct pr_range *r, const struct pr_memory *mem, uint8_t value, size_t len, struct pr_transfer *t);
 
 /**
+ * Writes the host `struct iovec`s covering the first `len` bytes of the
+ * window in mapped guest memory, for `preadv`/`pwritev` straight into guest
+ * pages. Pieces adjacent in host memory are merged into one entry (not only
+ * pieces adjacent in guest addresses).
+ *
+ * Writes up to `iov_capacity` entries to `iov`, their number to
+ * `*iov_count` and the bytes they cover (from the window's start) to
+ * `*covered`. When the array is too short (callers are bounded by
+ * IOV_MAX), the entries that fit are written, `*covered < len`, and the
+ * status is PR_ERR_BUFFER_TOO_SMALL: issue that IO, skip `*covered` bytes
+ * and call again. `iov` may be NULL when `iov_capacity` is 0.
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`r`, `mem`, `iov_count`, `covered`, or
+ * `iov` with `iov_capacity > 0`), PR_ERR_INVALID_ARGUMENT (`mem` is not a
+ * mapped memory), PR_ERR_OUT_OF_RANGE (`len` exceeds the window),
+ * PR_ERR_BUFFER_TOO_SMALL, PR_ERR_MEMORY (a run is not mapped: `*covered`
+ * is the bytes before it and `*iov_count` is 0), PR_ERR_PANIC. Outputs are
+ * written on PR_OK, PR_ERR_BUFFER_TOO_SMALL and PR_ERR_MEMORY only.
+ */
+pr_status pr_range_iovecs(const struct pr_range *r, const struct pr_memory *mem, size_t len, struct iovec *iov, size_t iov_capacity, size_t *iov_count, size_t *covered);
+
+/**
  * Creates a buffer from `count` ranges, in order (byte 0 is the first byte
  * of `ranges[0]`). Each range's window is copied (the GPN lists are shared);
  * the caller keeps ownership of the pr_range handles. `ranges` may be NULL
@@ -594,6 +662,13 @@ pr_status pr_ranges_write(const struct pr_ranges *rs, const struct pr_memory *me
  * errors as pr_range_fill.
  */
 pr_status pr_ranges_fill(const struct pr_ranges *rs, const struct pr_memory *mem, uint8_t value, size_t len, struct pr_transfer *t);
+
+/**
+ * pr_range_iovecs for the whole buffer, window by window (pieces of
+ * consecutive windows merge when they touch in host memory). Same
+ * contract, outputs and errors.
+ */
+pr_status pr_ranges_iovecs(const struct pr_ranges *rs, const struct pr_memory *mem, size_t len, struct iovec *iov, size_t iov_capacity, size_t *iov_count, size_t *covered);
 
 /**
  * Describes a status code.

@@ -76,6 +76,8 @@ mod address_range;
 mod error;
 pub mod ffi;
 mod io;
+#[cfg(unix)]
+mod iovec;
 pub mod memory;
 mod paged_range;
 mod paged_ranges;
@@ -86,7 +88,11 @@ pub use io::{
     MemoryRead, MemoryWrite, PagedRangeReader, PagedRangeWriter, PagedRangesReader,
     PagedRangesWriter, Plain,
 };
-pub use memory::{BufferMemory, CallbackMemory, GuestMemory, MemoryOps};
+#[cfg(unix)]
+pub use iovec::IovecExport;
+pub use memory::{
+    BufferMemory, CallbackMemory, GuestMemory, MappedMemory, MappedRegion, MemoryOps,
+};
 pub use paged_range::{
     gpn_range, gpn_to_gpa, PagedRange, PagedRangeRangeIter, MAX_GPN, PAGE_SHIFT, PAGE_SIZE,
 };

@@ -2,10 +2,14 @@
 
 use core::ffi::c_void;
 
+use super::boundary::in_array;
 use super::boundary::{free_arc, guard, out_ptr, to_arc_ptr, write_out, ArcCastable, Castable};
+use super::status::PR_ERR_INVALID_ARGUMENT;
 use super::status::{pr_status, PR_ERR_NULL_ARGUMENT};
 use crate::error::MemoryFault;
-use crate::memory::{CallbackMemory, GuestMemory, MemoryOps};
+use crate::memory::{
+    CallbackMemory, GuestMemory, MappedMemory, MappedRegion, MemoryOps, RegionError,
+};
 
 /// Guest memory that ranges read from and write to (opaque).
 ///
@@ -20,24 +24,38 @@ pub struct pr_memory {
 #[derive(Debug)]
 pub(crate) enum Backend {
     Callbacks(CallbackMemory),
+    Mapped(MappedMemory),
+}
+
+impl Backend {
+    /// The mapped backend, for zero-copy export.
+    pub(crate) fn mapped(&self) -> Option<&MappedMemory> {
+        match self {
+            Backend::Mapped(m) => Some(m),
+            Backend::Callbacks(_) => None,
+        }
+    }
 }
 
 impl GuestMemory for Backend {
     fn read(&self, gpa: u64, dst: &mut [u8]) -> Result<(), MemoryFault> {
         match self {
             Backend::Callbacks(m) => m.read(gpa, dst),
+            Backend::Mapped(m) => m.read(gpa, dst),
         }
     }
 
     fn write(&self, gpa: u64, src: &[u8]) -> Result<(), MemoryFault> {
         match self {
             Backend::Callbacks(m) => m.write(gpa, src),
+            Backend::Mapped(m) => m.write(gpa, src),
         }
     }
 
     fn fill(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault> {
         match self {
             Backend::Callbacks(m) => m.fill(gpa, value, len),
+            Backend::Mapped(m) => m.fill(gpa, value, len),
         }
     }
 }
@@ -81,6 +99,56 @@ pub extern "C" fn pr_memory_new_callbacks(
         // lives.
         let mem = unsafe { CallbackMemory::new(*ops, ctx) }.ok_or(PR_ERR_NULL_ARGUMENT)?;
         let handle = to_arc_ptr::<pr_memory>(Backend::Callbacks(mem));
+        // SAFETY: `out` was checked non-NULL and is writable per the C
+        // contract.
+        unsafe { write_out(out, handle.cast_mut()) };
+        Ok(())
+    })
+}
+
+impl From<RegionError> for pr_status {
+    fn from(e: RegionError) -> Self {
+        match e {
+            RegionError::Allocation => super::status::PR_ERR_ALLOCATION,
+            _ => PR_ERR_INVALID_ARGUMENT,
+        }
+    }
+}
+
+/// Creates guest memory from guest RAM mapped into this process: region
+/// `i` maps guest addresses `regions[i].gpa .. gpa + size` at host address
+/// `regions[i].host`. Reads and writes copy straight through host pointers,
+/// with no callback.
+///
+/// The array is copied and may be in any order. Every region must be
+/// non-empty with a non-NULL host pointer, `gpa + size` and `host + size`
+/// must not overflow, and no two regions may share a guest address. A run
+/// that leaves the regions fails with PR_ERR_MEMORY and fault_code -1 at the
+/// first unmapped address, before any byte moves; no byte outside a region
+/// is ever read or written. A run crossing into an adjacent region works.
+/// The mappings must stay valid until the memory and every cursor using it
+/// are freed; the guest may change them concurrently (bytes are copied,
+/// never referenced).
+///
+/// On success `*out` receives a handle to free with pr_memory_free.
+/// Errors: PR_ERR_NULL_ARGUMENT (`out`, or `regions` with `count > 0`),
+/// PR_ERR_INVALID_ARGUMENT (a region is empty, overflows or overlaps
+/// another; `regions` misaligned), PR_ERR_ALLOCATION, PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_memory_new_mapped(
+    regions: *const MappedRegion,
+    count: usize,
+    out: *mut *mut pr_memory,
+) -> pr_status {
+    guard(|| {
+        let out = out_ptr(out)?;
+        // SAFETY: the C contract makes `regions` readable for `count`
+        // elements during the call.
+        let regions = unsafe { in_array(regions, count) }?;
+        // SAFETY: the C contract above keeps the mappings valid while the
+        // memory lives.
+        let mem = unsafe { MappedMemory::new(regions) }?;
+        let handle = to_arc_ptr::<pr_memory>(Backend::Mapped(mem));
         // SAFETY: `out` was checked non-NULL and is writable per the C
         // contract.
         unsafe { write_out(out, handle.cast_mut()) };

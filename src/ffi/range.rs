@@ -449,3 +449,108 @@ pub extern "C" fn pr_range_fill(
         })
     }
 }
+
+/// Exports iovecs and reports them; shared by pr_range_iovecs and
+/// pr_ranges_iovecs.
+///
+/// # Safety
+/// `mem` a live pr_memory or NULL; `iov` writable for `capacity` entries
+/// (or NULL with `capacity` 0); `iov_count` and `covered` writable or NULL.
+pub(crate) unsafe fn export_iovecs(
+    mem: *const pr_memory,
+    len: usize,
+    iov: *mut libc::iovec,
+    capacity: usize,
+    iov_count: *mut usize,
+    covered: *mut usize,
+    export: impl FnOnce(
+        &crate::MappedMemory,
+        &mut [libc::iovec],
+    ) -> FfiResult<Result<crate::IovecExport, TransferError>>,
+) -> FfiResult {
+    let (count_out, covered_out) = (out_ptr(iov_count)?, out_ptr(covered)?);
+    // SAFETY: forwarded contract.
+    let mem = unsafe { try_ref(mem) }?;
+    let mapped = mem.mapped().ok_or(super::status::PR_ERR_INVALID_ARGUMENT)?;
+    if iov.is_null() && capacity > 0 {
+        return Err(PR_ERR_NULL_ARGUMENT);
+    }
+    let slots = if capacity == 0 {
+        &mut [][..]
+    } else {
+        if capacity > isize::MAX as usize / core::mem::size_of::<libc::iovec>() || !iov.is_aligned()
+        {
+            return Err(super::status::PR_ERR_INVALID_ARGUMENT);
+        }
+        // SAFETY: non-NULL, aligned, writable for `capacity` entries per the
+        // contract, and the byte size fits in isize. iovec is plain data, so
+        // whatever C left there is a valid value.
+        unsafe { core::slice::from_raw_parts_mut(iov, capacity) }
+    };
+    let (done, status) = match export(mapped, slots)? {
+        Ok(done) => (done, None),
+        Err(e) => (
+            crate::IovecExport {
+                count: 0,
+                covered: e.done(),
+            },
+            Some(pr_status::from(e)),
+        ),
+    };
+    // SAFETY: both checked non-NULL and writable per the contract.
+    unsafe {
+        write_out(count_out, done.count);
+        write_out(covered_out, done.covered);
+    }
+    match status {
+        Some(status) => Err(status),
+        None if done.covered < len => Err(PR_ERR_BUFFER_TOO_SMALL),
+        None => Ok(()),
+    }
+}
+
+/// Writes the host `struct iovec`s covering the first `len` bytes of the
+/// window in mapped guest memory, for `preadv`/`pwritev` straight into guest
+/// pages. Pieces adjacent in host memory are merged into one entry (not only
+/// pieces adjacent in guest addresses).
+///
+/// Writes up to `iov_capacity` entries to `iov`, their number to
+/// `*iov_count` and the bytes they cover (from the window's start) to
+/// `*covered`. When the array is too short (callers are bounded by
+/// IOV_MAX), the entries that fit are written, `*covered < len`, and the
+/// status is PR_ERR_BUFFER_TOO_SMALL: issue that IO, skip `*covered` bytes
+/// and call again. `iov` may be NULL when `iov_capacity` is 0.
+///
+/// Errors: PR_ERR_NULL_ARGUMENT (`r`, `mem`, `iov_count`, `covered`, or
+/// `iov` with `iov_capacity > 0`), PR_ERR_INVALID_ARGUMENT (`mem` is not a
+/// mapped memory), PR_ERR_OUT_OF_RANGE (`len` exceeds the window),
+/// PR_ERR_BUFFER_TOO_SMALL, PR_ERR_MEMORY (a run is not mapped: `*covered`
+/// is the bytes before it and `*iov_count` is 0), PR_ERR_PANIC. Outputs are
+/// written on PR_OK, PR_ERR_BUFFER_TOO_SMALL and PR_ERR_MEMORY only.
+#[no_mangle]
+pub extern "C" fn pr_range_iovecs(
+    r: *const pr_range,
+    mem: *const pr_memory,
+    len: usize,
+    iov: *mut libc::iovec,
+    iov_capacity: usize,
+    iov_count: *mut usize,
+    covered: *mut usize,
+) -> pr_status {
+    guard(|| {
+        // SAFETY: a live pr_range per the C contract.
+        let r = unsafe { try_ref(r) }?;
+        // SAFETY: per the C contract for the other arguments.
+        unsafe {
+            export_iovecs(
+                mem,
+                len,
+                iov,
+                iov_capacity,
+                iov_count,
+                covered,
+                |m, slots| Ok(r.view().iovecs(m, len, slots)),
+            )
+        }
+    })
+}

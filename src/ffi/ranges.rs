@@ -7,7 +7,7 @@ use super::boundary::{
     try_ref, write_out, BoxCastable, Castable, FfiResult,
 };
 use super::memory::pr_memory;
-use super::range::{export_runs, pr_range, report, RangeHandle};
+use super::range::{export_iovecs, export_runs, pr_range, report, RangeHandle};
 use super::status::{
     pr_status, pr_transfer, PR_ERR_ALLOCATION, PR_ERR_INVALID_ARGUMENT, PR_ERR_OUT_OF_RANGE,
 };
@@ -346,4 +346,35 @@ pub extern "C" fn pr_ranges_fill(
             Ok(rs.view().fill(mem, value, len))
         })
     }
+}
+
+/// pr_range_iovecs for the whole buffer, window by window (pieces of
+/// consecutive windows merge when they touch in host memory). Same
+/// contract, outputs and errors.
+#[no_mangle]
+pub extern "C" fn pr_ranges_iovecs(
+    rs: *const pr_ranges,
+    mem: *const pr_memory,
+    len: usize,
+    iov: *mut libc::iovec,
+    iov_capacity: usize,
+    iov_count: *mut usize,
+    covered: *mut usize,
+) -> pr_status {
+    guard(|| {
+        // SAFETY: a live pr_ranges per the C contract.
+        let rs = unsafe { try_ref(rs) }?;
+        // SAFETY: per the C contract for the other arguments.
+        unsafe {
+            export_iovecs(
+                mem,
+                len,
+                iov,
+                iov_capacity,
+                iov_count,
+                covered,
+                |m, slots| Ok(rs.view().iovecs(m, len, slots)),
+            )
+        }
+    })
 }

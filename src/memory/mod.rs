@@ -12,9 +12,11 @@
 
 mod buffer;
 mod callback;
+mod mapped;
 
 pub use buffer::BufferMemory;
 pub use callback::{CallbackMemory, FillCallback, MemoryOps, ReadCallback, WriteCallback};
+pub use mapped::{HostPiece, HostPieces, MappedMemory, MappedRegion, RegionError};
 
 use crate::error::MemoryFault;
 

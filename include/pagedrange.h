@@ -586,7 +586,8 @@ pr_status pr_ranges_new(const struct pr_range *const *ranges, size_t count, stru
  *
  * Errors: PR_ERR_NULL_ARGUMENT (`rs` or `r`), PR_ERR_INVALID_ARGUMENT (the
  * total length would overflow size_t), PR_ERR_ALLOCATION, PR_ERR_PANIC. On
- * error the buffer is unchanged.
+ * error the buffer describes the same bytes as before. O(1) amortized,
+ * except the first push after a truncate, which compacts the members.
  */
 pr_status pr_ranges_push(struct pr_ranges *rs, const struct pr_range *r);
 

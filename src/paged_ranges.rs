@@ -285,3 +285,121 @@ impl<'a, T> core::iter::FusedIterator for PagedRangesIter<'a, T> where
     T: core::iter::FusedIterator<Item = PagedRange<'a>>
 {
 }
+
+/// Running end offsets of the windows of a buffer, so that a byte of a
+/// buffer made of many windows is found in O(log n) instead of by walking
+/// them (used by the C ABI's `pr_ranges`, whose callers index windows).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WindowIndex {
+    /// `ends[i]` is the logical offset just past window `i`.
+    ends: Vec<usize>,
+}
+
+/// Why a window could not be added to a [`WindowIndex`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IndexError {
+    /// The total length would overflow `usize`.
+    Overflow(LengthOverflow),
+    /// The index could not grow.
+    Allocation,
+}
+
+impl WindowIndex {
+    /// Adds a window of `len` bytes after the others.
+    pub(crate) fn try_push(&mut self, len: usize) -> Result<(), IndexError> {
+        let total = self.total();
+        let end = total
+            .checked_add(len)
+            .ok_or(IndexError::Overflow(LengthOverflow { total, len }))?;
+        self.ends
+            .try_reserve(1)
+            .map_err(|_| IndexError::Allocation)?;
+        self.ends.push(end);
+        Ok(())
+    }
+
+    /// Total bytes of all windows.
+    pub(crate) fn total(&self) -> usize {
+        self.ends.last().copied().unwrap_or(0)
+    }
+
+    /// Logical offset of window `i`'s first byte (`total()` past the end).
+    pub(crate) fn start(&self, i: usize) -> usize {
+        match i.checked_sub(1) {
+            None => 0,
+            Some(prev) => self.ends.get(prev).copied().unwrap_or(self.total()),
+        }
+    }
+
+    /// Index of the first window ending after byte `offset` (the window
+    /// holding it, if it is a byte of the buffer).
+    pub(crate) fn find(&self, offset: usize) -> usize {
+        self.ends.partition_point(|&end| end <= offset)
+    }
+
+    /// The windows overlapping the logical window `skip .. skip + len`, as
+    /// an index range (empty when `len` is 0). The caller guarantees
+    /// `skip + len <= total()`.
+    pub(crate) fn overlapping(&self, skip: usize, len: usize) -> core::ops::Range<usize> {
+        if len == 0 {
+            return 0..0;
+        }
+        let first = self.find(skip);
+        // `skip + len - 1` is a byte of the buffer: no overflow.
+        let last = self.find(skip + len - 1);
+        first..last + 1
+    }
+
+    /// The part of window `i` inside the logical window `skip .. skip + len`,
+    /// as (offset in window `i`, length); the length is 0 when they do not
+    /// meet.
+    pub(crate) fn clip(&self, i: usize, skip: usize, len: usize) -> (usize, usize) {
+        let (start, end) = (self.start(i), self.start(i + 1));
+        let lo = start.max(skip);
+        let hi = end.min(skip.saturating_add(len));
+        (lo - start, hi.saturating_sub(lo))
+    }
+}
+
+#[cfg(test)]
+mod index_tests {
+    use super::*;
+
+    #[test]
+    fn finds_and_clips_windows() {
+        let mut ix = WindowIndex::default();
+        for len in [10, 5, 20] {
+            ix.try_push(len).unwrap();
+        }
+        assert_eq!(ix.total(), 35);
+        assert_eq!(
+            (ix.start(0), ix.start(1), ix.start(2), ix.start(3)),
+            (0, 10, 15, 35)
+        );
+        assert_eq!(
+            (
+                ix.find(0),
+                ix.find(9),
+                ix.find(10),
+                ix.find(34),
+                ix.find(35)
+            ),
+            (0, 0, 1, 2, 3)
+        );
+        assert_eq!(ix.overlapping(0, 35), 0..3);
+        assert_eq!(ix.overlapping(12, 3), 1..2);
+        assert_eq!(ix.overlapping(9, 2), 0..2);
+        assert_eq!(ix.overlapping(35, 0), 0..0);
+        assert_eq!(ix.clip(0, 9, 2), (9, 1));
+        assert_eq!(ix.clip(1, 9, 2), (0, 1));
+        assert_eq!(ix.clip(2, 9, 2), (0, 0));
+        assert_eq!(
+            ix.try_push(usize::MAX),
+            Err(IndexError::Overflow(LengthOverflow {
+                total: 35,
+                len: usize::MAX
+            }))
+        );
+        assert_eq!(ix.total(), 35, "a refused push changes nothing");
+    }
+}

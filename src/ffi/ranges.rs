@@ -8,9 +8,8 @@ use super::boundary::{
 };
 use super::memory::pr_memory;
 use super::range::{export_iovecs, export_runs, pr_range, report, RangeHandle};
-use super::status::{
-    pr_status, pr_transfer, PR_ERR_ALLOCATION, PR_ERR_INVALID_ARGUMENT, PR_ERR_OUT_OF_RANGE,
-};
+use super::status::{pr_status, pr_transfer, PR_ERR_ALLOCATION, PR_ERR_OUT_OF_RANGE};
+use crate::paged_ranges::{IndexError, WindowIndex};
 use crate::{AddressRange, PagedRange, PagedRanges};
 
 /// A list of ranges read and written as one logical buffer (opaque).
@@ -23,13 +22,14 @@ pub struct pr_ranges {
     _private: [u8; 0],
 }
 
-/// The Rust value behind a `pr_ranges`: the member windows, their total
-/// length, and the logical window (`skip`, `len`) that skip and truncate
-/// narrowed.
+/// The Rust value behind a `pr_ranges`: the non-empty member windows, an
+/// index of their offsets, and the logical window (`skip`, `len`) that skip
+/// and truncate narrowed. Every operation starts at the member holding
+/// byte `skip`, found in O(log n).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct RangesHandle {
     members: Vec<RangeHandle>,
-    total: usize,
+    index: WindowIndex,
     skip: usize,
     len: usize,
 }
@@ -43,11 +43,28 @@ impl BoxCastable for pr_ranges {}
 pub(crate) type MemberIter<'a> =
     core::iter::Map<core::slice::Iter<'a, RangeHandle>, fn(&'a RangeHandle) -> PagedRange<'a>>;
 
+impl From<IndexError> for pr_status {
+    fn from(e: IndexError) -> Self {
+        match e {
+            IndexError::Overflow(e) => e.into(),
+            IndexError::Allocation => PR_ERR_ALLOCATION,
+        }
+    }
+}
+
 impl RangesHandle {
-    /// The buffer as a core [`PagedRanges`].
+    /// Index of the member holding the buffer's first byte.
+    fn first(&self) -> usize {
+        self.index.find(self.skip)
+    }
+
+    /// The buffer as a core [`PagedRanges`], starting at the member that
+    /// holds its first byte.
     pub(crate) fn view(&self) -> PagedRanges<'_, MemberIter<'_>> {
-        let iter: MemberIter<'_> = self.members.iter().map(RangeHandle::view);
-        PagedRanges::from_window(iter, self.skip, self.len)
+        let first = self.first();
+        let members = self.members.get(first..).unwrap_or_default();
+        let iter: MemberIter<'_> = members.iter().map(RangeHandle::view);
+        PagedRanges::from_window(iter, self.skip - self.index.start(first), self.len)
     }
 
     /// Narrows the buffer with `narrow` (a core operation such as
@@ -56,53 +73,47 @@ impl RangesHandle {
         &mut self,
         narrow: impl for<'v> FnOnce(&mut PagedRanges<'v, MemberIter<'v>>) -> Result<(), E>,
     ) -> Result<(), E> {
+        let base = self.index.start(self.first());
         let mut view = self.view();
         narrow(&mut view)?;
-        (self.skip, self.len) = view.window();
+        let (skip, len) = view.window();
+        (self.skip, self.len) = (base + skip, len);
         Ok(())
+    }
+
+    /// Number of non-empty windows in the buffer.
+    fn count(&self) -> usize {
+        self.index.overlapping(self.skip, self.len).len()
+    }
+
+    /// Window `i` of the buffer as a new range handle, in O(1).
+    fn get(&self, i: usize) -> Option<RangeHandle> {
+        let member = self.index.overlapping(self.skip, self.len).nth(i)?;
+        let (offset, len) = self.index.clip(member, self.skip, self.len);
+        let handle = &self.members[member];
+        Some(handle.derive(handle.view().subrange(offset, len)))
     }
 
     /// Appends `r`'s window at the end of the buffer. When the buffer was
     /// truncated, the members are first cut down to what is left, so the
-    /// new window follows the current end.
+    /// new window follows the current end. Empty windows add nothing.
     fn push(&mut self, r: &RangeHandle) -> FfiResult {
-        if self.skip.checked_add(self.len) != Some(self.total) {
-            let kept: Vec<RangeHandle> = self
-                .windows()
-                .map(|(member, window)| member.derive(window))
-                .collect();
-            *self = Self {
-                members: kept,
-                total: self.len,
-                skip: 0,
-                len: self.len,
-            };
+        if self.skip.checked_add(self.len) != Some(self.index.total()) {
+            let mut kept = Self::default();
+            for i in 0..self.count() {
+                let window = self.get(i).ok_or(super::status::PR_ERR_PANIC)?;
+                kept.push(&window)?;
+            }
+            *self = kept;
         }
-        let total = self
-            .total
-            .checked_add(r.len())
-            .ok_or(PR_ERR_INVALID_ARGUMENT)?;
+        if r.len() == 0 {
+            return Ok(());
+        }
         self.members.try_reserve(1).map_err(|_| PR_ERR_ALLOCATION)?;
+        self.index.try_push(r.len())?;
         self.members.push(r.clone());
-        self.total = total;
         self.len += r.len();
         Ok(())
-    }
-
-    /// The windows of the buffer (as the core yields them), each with a
-    /// member sharing its GPN list, in O(members) in total.
-    ///
-    /// Windows come in member order, so one forward search over the members
-    /// finds each window's list; members sharing a list share the same
-    /// `Arc`, so whichever of them matches is a correct owner.
-    fn windows(&self) -> impl Iterator<Item = (&RangeHandle, PagedRange<'_>)> {
-        let mut members = self.members.iter();
-        self.view().paged_ranges().map(move |window| {
-            let owner = members
-                .find(|m| m.same_list(&window))
-                .expect("every window of the view comes from a member, in order");
-            (owner, window)
-        })
     }
 
     /// Number of bytes in the buffer.
@@ -153,17 +164,17 @@ pub extern "C" fn pr_ranges_new(
 ///
 /// Errors: PR_ERR_NULL_ARGUMENT (`rs` or `r`), PR_ERR_INVALID_ARGUMENT (the
 /// total length would overflow size_t), PR_ERR_ALLOCATION, PR_ERR_PANIC. On
-/// error the buffer is unchanged.
+/// error the buffer describes the same bytes as before. O(1) amortized,
+/// except the first push after a truncate, which compacts the members.
 #[no_mangle]
 pub extern "C" fn pr_ranges_push(rs: *mut pr_ranges, r: *const pr_range) -> pr_status {
     guard(|| {
         // SAFETY: live handles per the C contract; `rs` used by this thread
         // only.
         let (rs, r) = unsafe { (try_mut(rs)?, try_ref(r)?) };
-        let mut updated = rs.clone();
-        updated.push(r)?;
-        *rs = updated;
-        Ok(())
+        // On error the buffer holds the same bytes as before (a truncated
+        // buffer may have been compacted first).
+        rs.push(r)
     })
 }
 
@@ -192,7 +203,7 @@ pub extern "C" fn pr_ranges_len(rs: *const pr_ranges) -> usize {
 pub extern "C" fn pr_ranges_count(rs: *const pr_ranges) -> usize {
     guard_value(0, || {
         // SAFETY: a live pr_ranges or NULL per the C contract.
-        unsafe { try_ref(rs) }.map_or(0, |rs| rs.view().paged_ranges().count())
+        unsafe { try_ref(rs) }.map_or(0, RangesHandle::count)
     })
 }
 
@@ -212,8 +223,7 @@ pub extern "C" fn pr_ranges_get(
         let out = out_ptr(out)?;
         // SAFETY: a live pr_ranges per the C contract.
         let rs = unsafe { try_ref(rs) }?;
-        let (owner, window) = rs.windows().nth(index).ok_or(PR_ERR_OUT_OF_RANGE)?;
-        let member = owner.derive(window);
+        let member = rs.get(index).ok_or(PR_ERR_OUT_OF_RANGE)?;
         // SAFETY: checked non-NULL; writable per the C contract.
         unsafe { write_out(out, to_boxed_ptr::<pr_range>(member)) };
         Ok(())

@@ -53,6 +53,12 @@
 #define PR_VERSION_PATCH 0
 
 /**
+ * Limits a [`RangesBuilder`] enforces, so a hostile descriptor chain is
+ * refused in one place.
+ */
+typedef struct BuilderLimits BuilderLimits;
+
+/**
  * Guest memory that ranges read from and write to (opaque).
  *
  * Reference counted: cursors keep the memory they use alive, so
@@ -196,6 +202,8 @@ typedef struct pr_address_range {
    */
   uint64_t end;
 } pr_address_range;
+
+
 
 /**
  * Success.

@@ -73,6 +73,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod address_range;
+mod builder;
 mod error;
 pub mod ffi;
 mod io;
@@ -81,8 +82,10 @@ mod iovec;
 pub mod memory;
 mod paged_range;
 mod paged_ranges;
+pub mod wire;
 
 pub use address_range::AddressRange;
+pub use builder::{BuilderError, BuilderLimits, RangesBuilder};
 pub use error::{InvalidGpn, LengthOverflow, MemoryFault, OutOfRange, TransferError};
 pub use io::{
     MemoryRead, MemoryWrite, PagedRangeReader, PagedRangeWriter, PagedRangesReader,

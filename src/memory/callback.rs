@@ -136,7 +136,10 @@ impl GuestMemory for CallbackMemory {
                 gpa,
                 code: super::FAULT_UNMAPPED,
             })?;
-            self.write(at, &chunk[..n])?;
+            // The run fails as a whole: report its start, like every other
+            // callback failure.
+            self.write(at, &chunk[..n])
+                .map_err(|f| MemoryFault { gpa, code: f.code })?;
             done += n;
         }
         Ok(())

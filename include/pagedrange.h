@@ -53,10 +53,18 @@
 #define PR_VERSION_PATCH 0
 
 /**
+ * Code a dirty-logged memory reports for a write to a page its bitmap does
+ * not cover (nothing is written).
+ */
+#define FAULT_UNTRACKED -2
+
+/**
  * Limits a [`RangesBuilder`] enforces, so a hostile descriptor chain is
  * refused in one place.
  */
 typedef struct BuilderLimits BuilderLimits;
+
+typedef struct Option_DirtyCallback Option_DirtyCallback;
 
 /**
  * Guest memory that ranges read from and write to (opaque).
@@ -89,6 +97,12 @@ typedef struct pr_range pr_range;
 typedef struct pr_ranges pr_ranges;
 
 /**
+ * Collects guest byte segments (a virtio descriptor chain, an NVMe PRP or
+ * SGL list) into the fewest windows (opaque). One thread at a time.
+ */
+typedef struct pr_ranges_builder pr_ranges_builder;
+
+/**
  * A cursor reading a range or a buffer from front to back (opaque).
  *
  * It holds its own references to the range's GPN list and to the memory,
@@ -110,6 +124,25 @@ typedef struct pr_writer pr_writer;
  * sees the same width and signedness; codes are never reused.
  */
 typedef uint32_t pr_status;
+
+/**
+ * Limits a builder enforces, so a hostile descriptor chain is refused in
+ * one place.
+ */
+typedef struct pr_builder_limits {
+  /**
+   * Most windows the result may hold.
+   */
+  size_t max_windows;
+  /**
+   * Most guest pages the result may list.
+   */
+  size_t max_pages;
+  /**
+   * Most bytes the result may describe.
+   */
+  uint64_t max_bytes;
+} pr_builder_limits;
 
 /**
  * Outcome of a read, write or fill.
@@ -251,9 +284,72 @@ typedef struct pr_address_range {
  */
 #define PR_ERR_PANIC 8
 
+/**
+ * A limit set by the caller (windows, pages or bytes of a builder) was
+ * exceeded.
+ */
+#define PR_ERR_LIMIT 9
+
+/**
+ * Encoded input (the GPA-range wire format) is malformed: truncated, or a
+ * field out of its range.
+ */
+#define PR_ERR_MALFORMED 10
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Creates a builder. `limits` may be NULL for the virtio defaults (at most
+ * 1024 windows, 2^32 - 1 bytes, and the pages those can span); a limit of 0
+ * allows nothing.
+ *
+ * On success `*out` receives a handle to free with pr_ranges_builder_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`out`), PR_ERR_PANIC.
+ */
+pr_status pr_ranges_builder_new(const struct pr_builder_limits *limits, struct pr_ranges_builder **out);
+
+/**
+ * Adds the `len` bytes at guest address `gpa` after the bytes added so
+ * far. The segment joins the last window when they meet exactly in guest
+ * memory, or when the window ends on a page boundary and the segment starts
+ * on one; otherwise it starts a new window. A zero-length segment is
+ * ignored (it still counts as a segment for error indexes).
+ *
+ * On error nothing is added, and `*error_index` (when `error_index` is not
+ * NULL) receives the index of this segment among all segments pushed, so
+ * a device can name the descriptor that broke a rule.
+ * Errors: PR_ERR_NULL_ARGUMENT (`b`), PR_ERR_OUT_OF_RANGE (`gpa + len`
+ * overflows 64 bits), PR_ERR_LIMIT (too many windows, pages or bytes),
+ * PR_ERR_ALLOCATION, PR_ERR_PANIC.
+ */
+pr_status pr_ranges_builder_push(struct pr_ranges_builder *b, uint64_t gpa, uint64_t len, size_t *error_index);
+
+/**
+ * Creates a buffer holding the windows built so far (they share one GPN
+ * list). The builder is left as it is: it may go on, or be cleared with
+ * pr_ranges_builder_clear.
+ *
+ * On success `*out` receives a handle to free with pr_ranges_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`b` or `out`), PR_ERR_ALLOCATION,
+ * PR_ERR_PANIC.
+ */
+pr_status pr_ranges_builder_finish(const struct pr_ranges_builder *b, struct pr_ranges **out);
+
+/**
+ * Removes every segment from the builder, keeping its limits, so it can be
+ * reused for the next request without allocating again.
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`b`), PR_ERR_PANIC.
+ */
+pr_status pr_ranges_builder_clear(struct pr_ranges_builder *b);
+
+/**
+ * Frees a builder. Buffers made by pr_ranges_builder_finish stay valid.
+ * NULL is a no-op.
+ */
+void pr_ranges_builder_free(struct pr_ranges_builder *b);
 
 /**
  * Creates a reader over the window of `r` in `mem`, at its first byte.
@@ -287,6 +383,19 @@ pr_status pr_ranges_reader_new(const struct pr_ranges *rs, const struct pr_memor
  * PR_ERR_MEMORY, PR_ERR_INVALID_ARGUMENT, PR_ERR_PANIC.
  */
 pr_status pr_reader_read(struct pr_reader *rd, void *dst, size_t len, struct pr_transfer *t);
+
+/**
+ * Splits off a reader over the next `len` bytes and advances `rd` past
+ * them, so a device can hand "the data part" of a request to a backend
+ * while it keeps reading what follows (the header before, the status
+ * after). The new reader keeps what it needs alive, like `rd`.
+ *
+ * On success `*out` receives a handle to free with pr_reader_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`rd` or `out`), PR_ERR_OUT_OF_RANGE (`len`
+ * exceeds pr_reader_remaining; nothing moves), PR_ERR_ALLOCATION,
+ * PR_ERR_PANIC.
+ */
+pr_status pr_reader_limit(struct pr_reader *rd, size_t len, struct pr_reader **out);
 
 /**
  * Advances the reader past `len` bytes without reading them.
@@ -349,6 +458,17 @@ pr_status pr_writer_write(struct pr_writer *w, const void *src, size_t len, stru
 pr_status pr_writer_fill(struct pr_writer *w, uint8_t value, size_t len, struct pr_transfer *t);
 
 /**
+ * Splits off a writer over the next `len` bytes and advances `w` past
+ * them (see pr_reader_limit).
+ *
+ * On success `*out` receives a handle to free with pr_writer_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`w` or `out`), PR_ERR_OUT_OF_RANGE (`len`
+ * exceeds pr_writer_remaining; nothing moves), PR_ERR_ALLOCATION,
+ * PR_ERR_PANIC.
+ */
+pr_status pr_writer_limit(struct pr_writer *w, size_t len, struct pr_writer **out);
+
+/**
  * Bytes left to write; 0 when `w` is NULL.
  */
 size_t pr_writer_remaining(const struct pr_writer *w);
@@ -403,6 +523,46 @@ pr_status pr_memory_new_callbacks(const struct pr_memory_ops *ops, void *ctx, st
  * another; `regions` misaligned), PR_ERR_ALLOCATION, PR_ERR_PANIC.
  */
 pr_status pr_memory_new_mapped(const struct pr_mapped_region *regions, size_t count, struct pr_memory **out);
+
+/**
+ * Wraps `mem` into a new memory that also records dirty pages in a
+ * caller-owned bitmap, for live migration: bit `gpn % 64` of
+ * `bitmap[gpn / 64]` stands for guest page `gpn`, for GPNs below
+ * `page_count`. Bits are set with atomic OR, after each run was written
+ * successfully: a failed run (and any run after it) is never marked. A
+ * write or fill touching a page at or beyond `page_count` fails with
+ * PR_ERR_MEMORY and fault_code -2 before any byte moves. Reads mark
+ * nothing. Exporting iovecs (pr_range_iovecs, pr_ranges_iovecs) marks the
+ * pages they cover when they are exported, since the IO through them is
+ * invisible to the library.
+ *
+ * `mem` stays usable on its own (without logging); the new memory keeps it
+ * alive. The bitmap must hold `ceil(page_count / 64)` 8-byte aligned words,
+ * stay valid until the new memory and every cursor using it are freed, and
+ * be read or cleared by the caller only with atomic operations meanwhile.
+ *
+ * On success `*out` receives a handle to free with pr_memory_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`mem`, `bitmap` or `out`),
+ * PR_ERR_INVALID_ARGUMENT (`bitmap` misaligned or `page_count` too large),
+ * PR_ERR_PANIC.
+ */
+pr_status pr_memory_with_dirty_bitmap(const struct pr_memory *mem, uint64_t *bitmap, uint64_t page_count, struct pr_memory **out);
+
+/**
+ * Wraps `mem` into a new memory that also reports writes to `dirty`:
+ * after each run is written or filled successfully, `dirty(ctx, gpa, len)`
+ * is called with its guest address and length (exactly the bytes written;
+ * never for a failed run). Called synchronously on the writing thread,
+ * concurrently when several threads write. Exported iovecs are reported
+ * when exported, as for pr_memory_with_dirty_bitmap.
+ *
+ * `mem` stays usable on its own; the new memory keeps it alive. `ctx` must
+ * stay valid until the new memory and every cursor using it are freed.
+ *
+ * On success `*out` receives a handle to free with pr_memory_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`mem`, `dirty` or `out`), PR_ERR_PANIC.
+ */
+pr_status pr_memory_with_dirty_callback(const struct pr_memory *mem, struct Option_DirtyCallback dirty, void *ctx, struct pr_memory **out);
 
 /**
  * Releases a memory handle. Cursors created from it keep the memory alive
@@ -692,6 +852,41 @@ const char *pr_status_str(pr_status s);
  * PR_VERSION_* macros of the header it was built with. Never NULL.
  */
 const char *pr_version(void);
+
+/**
+ * Parses `range_count` GPA ranges from `words` (the packed format of VMBus
+ * packets: per range a header word `len | offset << 32`, i.e. the struct
+ * `{ uint32_t len; uint32_t offset; }` on a little-endian host, followed
+ * by the `ceil((offset + len) / 4096)` GPNs it touches; ranges back to
+ * back) into a new buffer. Everything is validated: every offset is below
+ * 4096, enough words follow each header, every page is addressable. The
+ * words are copied. Empty ranges add no window.
+ *
+ * On success `*out` receives a handle to free with pr_ranges_free and
+ * `*words_used` (when not NULL) the number of words the ranges took. On
+ * PR_ERR_MALFORMED or PR_ERR_INVALID_GPN, `*error_word` (when not NULL)
+ * receives the index of the word where the problem was found.
+ * Errors: PR_ERR_NULL_ARGUMENT (`out`, or `words` with `word_count > 0`),
+ * PR_ERR_MALFORMED (truncated list, offset >= 4096), PR_ERR_INVALID_GPN,
+ * PR_ERR_INVALID_ARGUMENT (`words` misaligned or `word_count` too large),
+ * PR_ERR_ALLOCATION, PR_ERR_PANIC.
+ */
+pr_status pr_ranges_parse_gpa_ranges(const uint64_t *words, size_t word_count, size_t range_count, struct pr_ranges **out, size_t *words_used, size_t *error_word);
+
+/**
+ * Writes the buffer's windows (after skip/truncate) in the GPA-range
+ * format to `words`.
+ *
+ * `*needed` always receives the number of words the encoding takes (when
+ * the status is PR_OK or PR_ERR_BUFFER_TOO_SMALL). `words` may be NULL when
+ * `capacity` is 0, to query the size. Nothing is written to `words` unless
+ * all of it fits.
+ * Errors: PR_ERR_NULL_ARGUMENT (`rs`, `needed`, or `words` with
+ * `capacity > 0`), PR_ERR_BUFFER_TOO_SMALL, PR_ERR_OUT_OF_RANGE (a window
+ * is longer than the 32-bit length field allows), PR_ERR_INVALID_ARGUMENT,
+ * PR_ERR_PANIC.
+ */
+pr_status pr_ranges_write_gpa_ranges(const struct pr_ranges *rs, uint64_t *words, size_t capacity, size_t *needed);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -314,6 +314,16 @@ impl<'a, 'm, M: GuestMemory + ?Sized> PagedRangeReader<'a, 'm, M> {
     pub fn remaining(&self) -> PagedRange<'a> {
         self.range
     }
+
+    /// Splits off a cursor over the next `len` bytes and advances this one
+    /// past them: hand "the data part" of a request to a backend while this
+    /// cursor moves on to what follows. Fails (moving nothing) when `len`
+    /// exceeds what remains.
+    pub fn limit(&mut self, len: usize) -> Result<Self, TransferError> {
+        let (front, back) = self.range.try_split(len)?;
+        self.range = back;
+        Ok(Self::new(front, self.mem))
+    }
 }
 
 impl<'a, 'm, M: GuestMemory + ?Sized> PagedRangeWriter<'a, 'm, M> {
@@ -325,6 +335,16 @@ impl<'a, 'm, M: GuestMemory + ?Sized> PagedRangeWriter<'a, 'm, M> {
     /// The part of the range not written yet.
     pub fn remaining(&self) -> PagedRange<'a> {
         self.range
+    }
+
+    /// Splits off a cursor over the next `len` bytes and advances this one
+    /// past them: hand "the data part" of a request to a backend while this
+    /// cursor moves on to what follows. Fails (moving nothing) when `len`
+    /// exceeds what remains.
+    pub fn limit(&mut self, len: usize) -> Result<Self, TransferError> {
+        let (front, back) = self.range.try_split(len)?;
+        self.range = back;
+        Ok(Self::new(front, self.mem))
     }
 }
 
@@ -419,6 +439,46 @@ where
             },
             mem,
         }
+    }
+}
+
+impl<'a, I: Iterator<Item = PagedRange<'a>> + Clone> RangesCursor<'a, I> {
+    /// A cursor over the next `len` bytes; this one advances past them.
+    fn limit(&mut self, len: usize) -> Result<Self, TransferError> {
+        let mut front = self.clone();
+        self.skip(len)?;
+        front.len = len;
+        Ok(front)
+    }
+}
+
+impl<'a, 'm, T, M> PagedRangesReader<'a, 'm, T, M>
+where
+    T: Iterator<Item = PagedRange<'a>> + Clone,
+    M: GuestMemory + ?Sized,
+{
+    /// Splits off a reader over the next `len` bytes and advances this one
+    /// past them. Fails (moving nothing) when `len` exceeds what remains.
+    pub fn limit(&mut self, len: usize) -> Result<Self, TransferError> {
+        Ok(Self {
+            cursor: self.cursor.limit(len)?,
+            mem: self.mem,
+        })
+    }
+}
+
+impl<'a, 'm, T, M> PagedRangesWriter<'a, 'm, T, M>
+where
+    T: Iterator<Item = PagedRange<'a>> + Clone,
+    M: GuestMemory + ?Sized,
+{
+    /// Splits off a writer over the next `len` bytes and advances this one
+    /// past them. Fails (moving nothing) when `len` exceeds what remains.
+    pub fn limit(&mut self, len: usize) -> Result<Self, TransferError> {
+        Ok(Self {
+            cursor: self.cursor.limit(len)?,
+            mem: self.mem,
+        })
     }
 }
 

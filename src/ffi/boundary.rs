@@ -216,3 +216,30 @@ pub(crate) unsafe fn in_array<'a, T>(ptr: *const T, count: usize) -> FfiResult<&
     // size fits in isize, per the checks above and the contract.
     Ok(unsafe { core::slice::from_raw_parts(ptr, count) })
 }
+
+/// Borrows a C output array of `count` elements of `T`; NULL is allowed
+/// only when `count` is 0. Refuses misaligned pointers and counts whose
+/// byte size overflows. `T` must be plain data (any bit pattern valid),
+/// since whatever the array held is taken as initialized.
+///
+/// # Safety
+/// A non-NULL `ptr` must be writable for `count` elements and not accessed
+/// by anyone else during the borrow.
+pub(crate) unsafe fn out_array<'a, T: Copy>(ptr: *mut T, count: usize) -> FfiResult<&'a mut [T]> {
+    if count == 0 {
+        return Ok(&mut []);
+    }
+    if ptr.is_null() {
+        return Err(PR_ERR_NULL_ARGUMENT);
+    }
+    let fits = count
+        .checked_mul(core::mem::size_of::<T>())
+        .is_some_and(|bytes| bytes <= MAX_SLICE_BYTES);
+    if !fits || !ptr.is_aligned() {
+        return Err(PR_ERR_INVALID_ARGUMENT);
+    }
+    // SAFETY: non-NULL, aligned, writable for `count` elements whose total
+    // size fits in isize, per the checks above and the contract; the
+    // elements are plain data.
+    Ok(unsafe { core::slice::from_raw_parts_mut(ptr, count) })
+}

@@ -103,6 +103,28 @@ impl Cursor {
         }
     }
 
+    /// A cursor over the next `len` bytes, with this one advanced past them.
+    fn limit(&mut self, len: usize) -> FfiResult<Cursor> {
+        let source = match &mut self.source {
+            Source::Range(r) => {
+                let mut front = r.clone();
+                r.narrow(|v| v.try_skip(len))?;
+                front.narrow(|v| v.try_truncate(len))?;
+                Source::Range(front)
+            }
+            Source::Ranges(rs) => {
+                let mut front = rs.clone();
+                rs.narrow(|v| v.try_skip(len))?;
+                front.narrow(|v| v.try_truncate(len))?;
+                Source::Ranges(front)
+            }
+        };
+        Ok(Cursor {
+            source,
+            mem: Arc::clone(&self.mem),
+        })
+    }
+
     fn skip(&mut self, len: usize) -> FfiResult {
         match &mut self.source {
             Source::Range(r) => r.narrow(|v| v.try_skip(len))?,
@@ -195,6 +217,32 @@ pub extern "C" fn pr_reader_read(
             Ok(rd.run(Transfer::Read(out_bytes(dst, len)?)))
         })
     }
+}
+
+/// Splits off a reader over the next `len` bytes and advances `rd` past
+/// them, so a device can hand "the data part" of a request to a backend
+/// while it keeps reading what follows (the header before, the status
+/// after). The new reader keeps what it needs alive, like `rd`.
+///
+/// On success `*out` receives a handle to free with pr_reader_free.
+/// Errors: PR_ERR_NULL_ARGUMENT (`rd` or `out`), PR_ERR_OUT_OF_RANGE (`len`
+/// exceeds pr_reader_remaining; nothing moves), PR_ERR_ALLOCATION,
+/// PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_reader_limit(
+    rd: *mut pr_reader,
+    len: usize,
+    out: *mut *mut pr_reader,
+) -> pr_status {
+    guard(|| {
+        let out = out_ptr(out)?;
+        // SAFETY: a live reader used by this thread only, per the C contract.
+        let rd = unsafe { try_mut(rd) }?;
+        let front = rd.limit(len)?;
+        // SAFETY: checked non-NULL; writable per the C contract.
+        unsafe { write_out(out, to_boxed_ptr::<pr_reader>(front)) };
+        Ok(())
+    })
 }
 
 /// Advances the reader past `len` bytes without reading them.
@@ -314,6 +362,30 @@ pub extern "C" fn pr_writer_fill(
             Ok(w.run(Transfer::Fill(value, len)))
         })
     }
+}
+
+/// Splits off a writer over the next `len` bytes and advances `w` past
+/// them (see pr_reader_limit).
+///
+/// On success `*out` receives a handle to free with pr_writer_free.
+/// Errors: PR_ERR_NULL_ARGUMENT (`w` or `out`), PR_ERR_OUT_OF_RANGE (`len`
+/// exceeds pr_writer_remaining; nothing moves), PR_ERR_ALLOCATION,
+/// PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_writer_limit(
+    w: *mut pr_writer,
+    len: usize,
+    out: *mut *mut pr_writer,
+) -> pr_status {
+    guard(|| {
+        let out = out_ptr(out)?;
+        // SAFETY: a live writer used by this thread only, per the C contract.
+        let w = unsafe { try_mut(w) }?;
+        let front = w.limit(len)?;
+        // SAFETY: checked non-NULL; writable per the C contract.
+        unsafe { write_out(out, to_boxed_ptr::<pr_writer>(front)) };
+        Ok(())
+    })
 }
 
 /// Bytes left to write; 0 when `w` is NULL.

@@ -1,15 +1,18 @@
 //! `pr_memory`: guest memory handles.
 
 use core::ffi::c_void;
+use std::sync::Arc;
 
-use super::boundary::in_array;
-use super::boundary::{free_arc, guard, out_ptr, to_arc_ptr, write_out, ArcCastable, Castable};
-use super::status::PR_ERR_INVALID_ARGUMENT;
-use super::status::{pr_status, PR_ERR_NULL_ARGUMENT};
+use super::boundary::{
+    free_arc, guard, in_array, out_ptr, to_arc_ptr, try_arc, write_out, ArcCastable, Castable,
+};
+use super::status::{pr_status, PR_ERR_INVALID_ARGUMENT, PR_ERR_NULL_ARGUMENT};
 use crate::error::MemoryFault;
 use crate::memory::{
-    CallbackMemory, GuestMemory, MappedMemory, MappedRegion, MemoryOps, RegionError,
+    CallbackMemory, DirtyCallback, DirtyLog, DirtyLogError, DirtyTracked, GuestMemory,
+    MappedMemory, MappedRegion, MemoryOps, RegionError,
 };
+use crate::{InvalidGpn, PagedRange};
 
 /// Guest memory that ranges read from and write to (opaque).
 ///
@@ -25,6 +28,7 @@ pub struct pr_memory {
 pub(crate) enum Backend {
     Callbacks(CallbackMemory),
     Mapped(MappedMemory),
+    Dirty(DirtyTracked<Arc<Backend>>),
 }
 
 impl Backend {
@@ -33,7 +37,23 @@ impl Backend {
         match self {
             Backend::Mapped(m) => Some(m),
             Backend::Callbacks(_) => None,
+            Backend::Dirty(d) => d.inner().mapped(),
         }
+    }
+
+    /// Records `windows` as written, for IO the library cannot see (through
+    /// exported iovecs) in every dirty log this memory carries.
+    pub(crate) fn mark_exported<'a>(
+        &self,
+        windows: impl Iterator<Item = PagedRange<'a>> + Clone,
+    ) -> Result<(), InvalidGpn> {
+        if let Backend::Dirty(d) = self {
+            for w in windows.clone() {
+                d.mark_window(&w)?;
+            }
+            d.inner().mark_exported(windows)?;
+        }
+        Ok(())
     }
 }
 
@@ -42,6 +62,7 @@ impl GuestMemory for Backend {
         match self {
             Backend::Callbacks(m) => m.read(gpa, dst),
             Backend::Mapped(m) => m.read(gpa, dst),
+            Backend::Dirty(m) => m.read(gpa, dst),
         }
     }
 
@@ -49,6 +70,7 @@ impl GuestMemory for Backend {
         match self {
             Backend::Callbacks(m) => m.write(gpa, src),
             Backend::Mapped(m) => m.write(gpa, src),
+            Backend::Dirty(m) => m.write(gpa, src),
         }
     }
 
@@ -56,6 +78,7 @@ impl GuestMemory for Backend {
         match self {
             Backend::Callbacks(m) => m.fill(gpa, value, len),
             Backend::Mapped(m) => m.fill(gpa, value, len),
+            Backend::Dirty(m) => m.fill(gpa, value, len),
         }
     }
 }
@@ -151,6 +174,88 @@ pub extern "C" fn pr_memory_new_mapped(
         let handle = to_arc_ptr::<pr_memory>(Backend::Mapped(mem));
         // SAFETY: `out` was checked non-NULL and is writable per the C
         // contract.
+        unsafe { write_out(out, handle.cast_mut()) };
+        Ok(())
+    })
+}
+
+impl From<DirtyLogError> for pr_status {
+    fn from(_: DirtyLogError) -> Self {
+        PR_ERR_INVALID_ARGUMENT
+    }
+}
+
+/// Wraps `mem` into a new memory that also records dirty pages in a
+/// caller-owned bitmap, for live migration: bit `gpn % 64` of
+/// `bitmap[gpn / 64]` stands for guest page `gpn`, for GPNs below
+/// `page_count`. Bits are set with atomic OR, after each run was written
+/// successfully: a failed run (and any run after it) is never marked. A
+/// write or fill touching a page at or beyond `page_count` fails with
+/// PR_ERR_MEMORY and fault_code -2 before any byte moves. Reads mark
+/// nothing. Exporting iovecs (pr_range_iovecs, pr_ranges_iovecs) marks the
+/// pages they cover when they are exported, since the IO through them is
+/// invisible to the library.
+///
+/// `mem` stays usable on its own (without logging); the new memory keeps it
+/// alive. The bitmap must hold `ceil(page_count / 64)` 8-byte aligned words,
+/// stay valid until the new memory and every cursor using it are freed, and
+/// be read or cleared by the caller only with atomic operations meanwhile.
+///
+/// On success `*out` receives a handle to free with pr_memory_free.
+/// Errors: PR_ERR_NULL_ARGUMENT (`mem`, `bitmap` or `out`),
+/// PR_ERR_INVALID_ARGUMENT (`bitmap` misaligned or `page_count` too large),
+/// PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_memory_with_dirty_bitmap(
+    mem: *const pr_memory,
+    bitmap: *mut u64,
+    page_count: u64,
+    out: *mut *mut pr_memory,
+) -> pr_status {
+    guard(|| {
+        let out = out_ptr(out)?;
+        // SAFETY: a live pr_memory per the C contract.
+        let inner = unsafe { try_arc(mem) }?;
+        if bitmap.is_null() {
+            return Err(PR_ERR_NULL_ARGUMENT);
+        }
+        // SAFETY: the bitmap contract above, stated in the header.
+        let log = unsafe { DirtyLog::bitmap(bitmap, page_count) }?;
+        let handle = to_arc_ptr::<pr_memory>(Backend::Dirty(DirtyTracked::new(inner, log)));
+        // SAFETY: checked non-NULL; writable per the C contract.
+        unsafe { write_out(out, handle.cast_mut()) };
+        Ok(())
+    })
+}
+
+/// Wraps `mem` into a new memory that also reports writes to `dirty`:
+/// after each run is written or filled successfully, `dirty(ctx, gpa, len)`
+/// is called with its guest address and length (exactly the bytes written;
+/// never for a failed run). Called synchronously on the writing thread,
+/// concurrently when several threads write. Exported iovecs are reported
+/// when exported, as for pr_memory_with_dirty_bitmap.
+///
+/// `mem` stays usable on its own; the new memory keeps it alive. `ctx` must
+/// stay valid until the new memory and every cursor using it are freed.
+///
+/// On success `*out` receives a handle to free with pr_memory_free.
+/// Errors: PR_ERR_NULL_ARGUMENT (`mem`, `dirty` or `out`), PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_memory_with_dirty_callback(
+    mem: *const pr_memory,
+    dirty: Option<DirtyCallback>,
+    ctx: *mut c_void,
+    out: *mut *mut pr_memory,
+) -> pr_status {
+    guard(|| {
+        let out = out_ptr(out)?;
+        // SAFETY: a live pr_memory per the C contract.
+        let inner = unsafe { try_arc(mem) }?;
+        let dirty = dirty.ok_or(PR_ERR_NULL_ARGUMENT)?;
+        // SAFETY: the callback contract above, stated in the header.
+        let log = unsafe { DirtyLog::callback(dirty, ctx) };
+        let handle = to_arc_ptr::<pr_memory>(Backend::Dirty(DirtyTracked::new(inner, log)));
+        // SAFETY: checked non-NULL; writable per the C contract.
         unsafe { write_out(out, handle.cast_mut()) };
         Ok(())
     })

@@ -16,12 +16,15 @@
 #![deny(missing_docs)]
 
 pub mod boundary;
+pub mod builder;
 pub mod cursor;
 pub mod memory;
 pub mod range;
 pub mod ranges;
 pub mod status;
+pub mod wire;
 
+pub use builder::{pr_builder_limits, pr_ranges_builder};
 pub use cursor::{pr_reader, pr_writer};
 pub use memory::pr_memory;
 pub use range::pr_range;

@@ -7,7 +7,7 @@ use super::boundary::{
     free_boxed, guard, guard_value, in_array, in_bytes, out_bytes, out_ptr, to_boxed_ptr, try_mut,
     try_ref, write_opt, write_out, BoxCastable, Castable, FfiResult,
 };
-use super::memory::pr_memory;
+use super::memory::{pr_memory, Backend};
 use super::status::{
     pr_status, pr_transfer, PR_ERR_ALLOCATION, PR_ERR_BUFFER_TOO_SMALL, PR_ERR_NULL_ARGUMENT,
 };
@@ -45,15 +45,38 @@ impl RangeHandle {
     fn new(gpns: &[u64], offset: usize, len: usize) -> FfiResult<Self> {
         let window = PagedRange::try_new(offset, len, gpns)?;
         validate(&window)?;
+        let root = Self::copy_list(gpns)?;
+        Ok(Self {
+            start: offset,
+            len,
+            ..root
+        })
+    }
+
+    /// A handle owning a copy of `gpns`, with an empty window: the root
+    /// that windows of the list are derived from.
+    pub(crate) fn copy_list(gpns: &[u64]) -> FfiResult<Self> {
         let mut list = Vec::new();
         list.try_reserve_exact(gpns.len())
             .map_err(|_| PR_ERR_ALLOCATION)?;
         list.extend_from_slice(gpns);
         Ok(Self {
             gpns: Arc::new(list),
-            start: offset,
-            len,
+            start: 0,
+            len: 0,
         })
+    }
+
+    /// Like [`derive`](Self::derive), first checking that every page of
+    /// `window` is addressable (for windows made from untrusted input).
+    pub(crate) fn derive_checked(&self, window: PagedRange<'_>) -> FfiResult<Self> {
+        validate(&window)?;
+        Ok(self.derive(window))
+    }
+
+    /// The whole GPN list.
+    pub(crate) fn list(&self) -> &[u64] {
+        &self.gpns
     }
 
     /// The window as a core [`PagedRange`].
@@ -464,6 +487,7 @@ pub(crate) unsafe fn export_iovecs(
     iov_count: *mut usize,
     covered: *mut usize,
     export: impl FnOnce(
+        &Backend,
         &crate::MappedMemory,
         &mut [libc::iovec],
     ) -> FfiResult<Result<crate::IovecExport, TransferError>>,
@@ -472,22 +496,10 @@ pub(crate) unsafe fn export_iovecs(
     // SAFETY: forwarded contract.
     let mem = unsafe { try_ref(mem) }?;
     let mapped = mem.mapped().ok_or(super::status::PR_ERR_INVALID_ARGUMENT)?;
-    if iov.is_null() && capacity > 0 {
-        return Err(PR_ERR_NULL_ARGUMENT);
-    }
-    let slots = if capacity == 0 {
-        &mut [][..]
-    } else {
-        if capacity > isize::MAX as usize / core::mem::size_of::<libc::iovec>() || !iov.is_aligned()
-        {
-            return Err(super::status::PR_ERR_INVALID_ARGUMENT);
-        }
-        // SAFETY: non-NULL, aligned, writable for `capacity` entries per the
-        // contract, and the byte size fits in isize. iovec is plain data, so
-        // whatever C left there is a valid value.
-        unsafe { core::slice::from_raw_parts_mut(iov, capacity) }
-    };
-    let (done, status) = match export(mapped, slots)? {
+    // SAFETY: forwarded contract; iovec is plain data (a pointer and a
+    // length).
+    let slots = unsafe { super::boundary::out_array(iov, capacity) }?;
+    let (done, status) = match export(mem, mapped, slots)? {
         Ok(done) => (done, None),
         Err(e) => (
             crate::IovecExport {
@@ -549,7 +561,14 @@ pub extern "C" fn pr_range_iovecs(
                 iov_capacity,
                 iov_count,
                 covered,
-                |m, slots| Ok(r.view().iovecs(m, len, slots)),
+                |backend, m, slots| {
+                    let view = r.view();
+                    let result = view.iovecs(m, len, slots);
+                    if let Ok(done) = &result {
+                        backend.mark_exported(core::iter::once(view.subrange(0, done.covered)))?;
+                    }
+                    Ok(result)
+                },
             )
         }
     })

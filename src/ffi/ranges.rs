@@ -82,12 +82,12 @@ impl RangesHandle {
     }
 
     /// Number of non-empty windows in the buffer.
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.index.overlapping(self.skip, self.len).len()
     }
 
     /// Window `i` of the buffer as a new range handle, in O(1).
-    fn get(&self, i: usize) -> Option<RangeHandle> {
+    pub(crate) fn get(&self, i: usize) -> Option<RangeHandle> {
         let member = self.index.overlapping(self.skip, self.len).nth(i)?;
         let (offset, len) = self.index.clip(member, self.skip, self.len);
         let handle = &self.members[member];
@@ -97,7 +97,7 @@ impl RangesHandle {
     /// Appends `r`'s window at the end of the buffer. When the buffer was
     /// truncated, the members are first cut down to what is left, so the
     /// new window follows the current end. Empty windows add nothing.
-    fn push(&mut self, r: &RangeHandle) -> FfiResult {
+    pub(crate) fn push(&mut self, r: &RangeHandle) -> FfiResult {
         if self.skip.checked_add(self.len) != Some(self.index.total()) {
             let mut kept = Self::default();
             for i in 0..self.count() {
@@ -383,7 +383,16 @@ pub extern "C" fn pr_ranges_iovecs(
                 iov_capacity,
                 iov_count,
                 covered,
-                |m, slots| Ok(rs.view().iovecs(m, len, slots)),
+                |backend, m, slots| {
+                    let view = rs.view();
+                    let result = view.iovecs(m, len, slots);
+                    if let Ok(done) = &result {
+                        let mut exported = view.clone();
+                        exported.truncate(done.covered);
+                        backend.mark_exported(exported.paged_ranges())?;
+                    }
+                    Ok(result)
+                },
             )
         }
     })

@@ -29,6 +29,12 @@ pub const PR_ERR_INVALID_ARGUMENT: pr_status = 6;
 pub const PR_ERR_ALLOCATION: pr_status = 7;
 /// An internal error (a Rust panic) was caught at the boundary.
 pub const PR_ERR_PANIC: pr_status = 8;
+/// A limit set by the caller (windows, pages or bytes of a builder) was
+/// exceeded.
+pub const PR_ERR_LIMIT: pr_status = 9;
+/// Encoded input (the GPA-range wire format) is malformed: truncated, or a
+/// field out of its range.
+pub const PR_ERR_MALFORMED: pr_status = 10;
 
 /// Major version of the library.
 pub const PR_VERSION_MAJOR: u32 = 0;
@@ -127,6 +133,8 @@ fn status_text(s: pr_status) -> &'static core::ffi::CStr {
         PR_ERR_INVALID_ARGUMENT => c"invalid argument",
         PR_ERR_ALLOCATION => c"memory allocation failed",
         PR_ERR_PANIC => c"internal error (panic caught at the C boundary)",
+        PR_ERR_LIMIT => c"a configured limit was exceeded",
+        PR_ERR_MALFORMED => c"malformed encoded input",
         _ => c"unknown status",
     }
 }
@@ -163,12 +171,12 @@ mod tests {
 
     #[test]
     fn every_status_has_its_own_text() {
-        let texts: Vec<_> = (PR_OK..=PR_ERR_PANIC).map(status_text).collect();
+        let texts: Vec<_> = (PR_OK..=PR_ERR_MALFORMED).map(status_text).collect();
         for (i, t) in texts.iter().enumerate() {
             assert_ne!(*t, c"unknown status", "status {i}");
             assert!(!texts[..i].contains(t), "status {i} repeats a text");
         }
-        assert_eq!(status_text(PR_ERR_PANIC + 1), c"unknown status");
+        assert_eq!(status_text(PR_ERR_MALFORMED + 1), c"unknown status");
         assert_eq!(status_text(u32::MAX), c"unknown status");
     }
 }

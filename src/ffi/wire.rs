@@ -1,0 +1,108 @@
+//! The GPA-range wire format of VMBus packets, to and from `pr_ranges`.
+
+use super::boundary::{
+    guard, in_array, out_array, out_ptr, to_boxed_ptr, try_ref, write_opt, write_out,
+};
+use super::range::RangeHandle;
+use super::ranges::{pr_ranges, RangesHandle};
+use super::status::{
+    pr_status, PR_ERR_BUFFER_TOO_SMALL, PR_ERR_INVALID_GPN, PR_ERR_MALFORMED, PR_ERR_OUT_OF_RANGE,
+};
+use crate::wire::{gpa_ranges_len, parse_gpa_ranges, write_gpa_ranges, WireError};
+
+impl From<WireError> for pr_status {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Truncated { .. } | WireError::BadOffset { .. } => PR_ERR_MALFORMED,
+            WireError::InvalidGpn { .. } => PR_ERR_INVALID_GPN,
+            WireError::TooLong { .. } => PR_ERR_OUT_OF_RANGE,
+            WireError::BufferTooSmall { .. } => PR_ERR_BUFFER_TOO_SMALL,
+        }
+    }
+}
+
+/// Parses `range_count` GPA ranges from `words` (the packed format of VMBus
+/// packets: per range a header word `len | offset << 32`, i.e. the struct
+/// `{ uint32_t len; uint32_t offset; }` on a little-endian host, followed
+/// by the `ceil((offset + len) / 4096)` GPNs it touches; ranges back to
+/// back) into a new buffer. Everything is validated: every offset is below
+/// 4096, enough words follow each header, every page is addressable. The
+/// words are copied. Empty ranges add no window.
+///
+/// On success `*out` receives a handle to free with pr_ranges_free and
+/// `*words_used` (when not NULL) the number of words the ranges took. On
+/// PR_ERR_MALFORMED or PR_ERR_INVALID_GPN, `*error_word` (when not NULL)
+/// receives the index of the word where the problem was found.
+/// Errors: PR_ERR_NULL_ARGUMENT (`out`, or `words` with `word_count > 0`),
+/// PR_ERR_MALFORMED (truncated list, offset >= 4096), PR_ERR_INVALID_GPN,
+/// PR_ERR_INVALID_ARGUMENT (`words` misaligned or `word_count` too large),
+/// PR_ERR_ALLOCATION, PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_ranges_parse_gpa_ranges(
+    words: *const u64,
+    word_count: usize,
+    range_count: usize,
+    out: *mut *mut pr_ranges,
+    words_used: *mut usize,
+    error_word: *mut usize,
+) -> pr_status {
+    guard(|| {
+        let out = out_ptr(out)?;
+        // SAFETY: the C contract makes `words` readable for `word_count`
+        // elements during the call.
+        let words = unsafe { in_array(words, word_count) }?;
+        let root = RangeHandle::copy_list(words)?;
+        let (windows, used) = parse_gpa_ranges(root.list(), range_count).map_err(|e| {
+            if let Some(word) = e.word() {
+                // SAFETY: a non-NULL `error_word` is writable per the C
+                // contract.
+                unsafe { write_opt(error_word, word) };
+            }
+            pr_status::from(e)
+        })?;
+        let mut rs = RangesHandle::default();
+        for window in windows {
+            rs.push(&root.derive(window))?;
+        }
+        // SAFETY: checked non-NULL, or optional and writable, per the C
+        // contract.
+        unsafe {
+            write_opt(words_used, used);
+            write_out(out, to_boxed_ptr::<pr_ranges>(rs));
+        }
+        Ok(())
+    })
+}
+
+/// Writes the buffer's windows (after skip/truncate) in the GPA-range
+/// format to `words`.
+///
+/// `*needed` always receives the number of words the encoding takes (when
+/// the status is PR_OK or PR_ERR_BUFFER_TOO_SMALL). `words` may be NULL when
+/// `capacity` is 0, to query the size. Nothing is written to `words` unless
+/// all of it fits.
+/// Errors: PR_ERR_NULL_ARGUMENT (`rs`, `needed`, or `words` with
+/// `capacity > 0`), PR_ERR_BUFFER_TOO_SMALL, PR_ERR_OUT_OF_RANGE (a window
+/// is longer than the 32-bit length field allows), PR_ERR_INVALID_ARGUMENT,
+/// PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_ranges_write_gpa_ranges(
+    rs: *const pr_ranges,
+    words: *mut u64,
+    capacity: usize,
+    needed: *mut usize,
+) -> pr_status {
+    guard(|| {
+        let needed_out = out_ptr(needed)?;
+        // SAFETY: a live pr_ranges per the C contract.
+        let rs = unsafe { try_ref(rs) }?;
+        let view = rs.view();
+        let need = gpa_ranges_len(view.paged_ranges())?;
+        // SAFETY: checked non-NULL; writable per the C contract.
+        unsafe { write_out(needed_out, need) };
+        // SAFETY: `words` writable for `capacity` words per the C contract.
+        let out = unsafe { out_array(words, capacity) }?;
+        write_gpa_ranges(view.paged_ranges(), out)?;
+        Ok(())
+    })
+}

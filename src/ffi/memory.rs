@@ -9,8 +9,8 @@ use super::boundary::{
 use super::status::{pr_status, PR_ERR_INVALID_ARGUMENT, PR_ERR_NULL_ARGUMENT};
 use crate::error::MemoryFault;
 use crate::memory::{
-    CallbackMemory, DirtyCallback, DirtyLog, DirtyLogError, DirtyTracked, GuestMemory,
-    MappedMemory, MappedRegion, MemoryOps, RegionError,
+    CallbackMemory, DirtyLog, DirtyLogError, DirtyTracked, GuestMemory, MappedMemory, MappedRegion,
+    MemoryOps, RegionError,
 };
 use crate::{InvalidGpn, PagedRange};
 
@@ -243,7 +243,7 @@ pub extern "C" fn pr_memory_with_dirty_bitmap(
 #[no_mangle]
 pub extern "C" fn pr_memory_with_dirty_callback(
     mem: *const pr_memory,
-    dirty: Option<DirtyCallback>,
+    dirty: Option<unsafe extern "C" fn(ctx: *mut c_void, gpa: u64, len: usize)>,
     ctx: *mut c_void,
     out: *mut *mut pr_memory,
 ) -> pr_status {

@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod boundary;
+// Declared in the order the header presents them.
 pub mod builder;
 pub mod cursor;
 pub mod memory;

@@ -124,6 +124,47 @@ typedef struct pr_writer pr_writer;
 typedef uint32_t pr_status;
 
 /**
+ * Limits a builder enforces, so a hostile descriptor chain is refused in
+ * one place.
+ */
+typedef struct pr_builder_limits {
+  /**
+   * Most windows the result may hold.
+   */
+  size_t max_windows;
+  /**
+   * Most guest pages the result may list.
+   */
+  size_t max_pages;
+  /**
+   * Most bytes the result may describe.
+   */
+  uint64_t max_bytes;
+} pr_builder_limits;
+
+/**
+ * Outcome of a read, write or fill.
+ *
+ * `done` is the number of bytes transferred. On PR_ERR_MEMORY,
+ * `fault_gpa` is the guest address of the run whose callback failed and
+ * `fault_code` is the nonzero value it returned; both are 0 otherwise.
+ */
+typedef struct pr_transfer {
+  /**
+   * Bytes transferred (a cursor advanced by exactly this many).
+   */
+  size_t done;
+  /**
+   * GPA of the failed access on PR_ERR_MEMORY, else 0.
+   */
+  uint64_t fault_gpa;
+  /**
+   * The callback's nonzero return value on PR_ERR_MEMORY, else 0.
+   */
+  int fault_code;
+} pr_transfer;
+
+/**
  * Guest memory callbacks.
  *
  * Each callback gets the context pointer given with the table, a guest
@@ -193,47 +234,6 @@ typedef struct pr_address_range {
   uint64_t end;
 } pr_address_range;
 
-/**
- * Outcome of a read, write or fill.
- *
- * `done` is the number of bytes transferred. On PR_ERR_MEMORY,
- * `fault_gpa` is the guest address of the run whose callback failed and
- * `fault_code` is the nonzero value it returned; both are 0 otherwise.
- */
-typedef struct pr_transfer {
-  /**
-   * Bytes transferred (a cursor advanced by exactly this many).
-   */
-  size_t done;
-  /**
-   * GPA of the failed access on PR_ERR_MEMORY, else 0.
-   */
-  uint64_t fault_gpa;
-  /**
-   * The callback's nonzero return value on PR_ERR_MEMORY, else 0.
-   */
-  int fault_code;
-} pr_transfer;
-
-/**
- * Limits a builder enforces, so a hostile descriptor chain is refused in
- * one place.
- */
-typedef struct pr_builder_limits {
-  /**
-   * Most windows the result may hold.
-   */
-  size_t max_windows;
-  /**
-   * Most guest pages the result may list.
-   */
-  size_t max_pages;
-  /**
-   * Most bytes the result may describe.
-   */
-  uint64_t max_bytes;
-} pr_builder_limits;
-
 
 
 /**
@@ -299,18 +299,183 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * Describes a status code.
+ * Creates a builder. `limits` may be NULL for the virtio defaults (at most
+ * 1024 windows, 2^32 - 1 bytes, and the pages those can span); a limit of 0
+ * allows nothing.
  *
- * Returns a static, NUL-terminated English string for any value, including
- * values that are not PR_* codes ("unknown status"); never NULL. Thread-safe.
+ * On success `*out` receives a handle to free with pr_ranges_builder_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`out`), PR_ERR_PANIC.
  */
-const char *pr_status_str(pr_status s);
+pr_status pr_ranges_builder_new(const struct pr_builder_limits *limits, struct pr_ranges_builder **out);
 
 /**
- * The library version as a static string "MAJOR.MINOR.PATCH", matching the
- * PR_VERSION_* macros of the header it was built with. Never NULL.
+ * Adds the `len` bytes at guest address `gpa` after the bytes added so
+ * far. The segment joins the last window when they meet exactly in guest
+ * memory, or when the window ends on a page boundary and the segment starts
+ * on one; otherwise it starts a new window. A zero-length segment is
+ * ignored (it still counts as a segment for error indexes).
+ *
+ * On error nothing is added, and `*error_index` (when `error_index` is not
+ * NULL) receives the index of this segment among all segments pushed, so
+ * a device can name the descriptor that broke a rule.
+ * Errors: PR_ERR_NULL_ARGUMENT (`b`), PR_ERR_OUT_OF_RANGE (`gpa + len`
+ * overflows 64 bits), PR_ERR_LIMIT (too many windows, pages or bytes),
+ * PR_ERR_ALLOCATION, PR_ERR_PANIC.
  */
-const char *pr_version(void);
+pr_status pr_ranges_builder_push(struct pr_ranges_builder *b, uint64_t gpa, uint64_t len, size_t *error_index);
+
+/**
+ * Creates a buffer holding the windows built so far (they share one GPN
+ * list). The builder is left as it is: it may go on, or be cleared with
+ * pr_ranges_builder_clear.
+ *
+ * On success `*out` receives a handle to free with pr_ranges_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`b` or `out`), PR_ERR_ALLOCATION,
+ * PR_ERR_PANIC.
+ */
+pr_status pr_ranges_builder_finish(const struct pr_ranges_builder *b, struct pr_ranges **out);
+
+/**
+ * Removes every segment from the builder, keeping its limits, so it can be
+ * reused for the next request without allocating again.
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`b`), PR_ERR_PANIC.
+ */
+pr_status pr_ranges_builder_clear(struct pr_ranges_builder *b);
+
+/**
+ * Frees a builder. Buffers made by pr_ranges_builder_finish stay valid.
+ * NULL is a no-op.
+ */
+void pr_ranges_builder_free(struct pr_ranges_builder *b);
+
+/**
+ * Creates a reader over the window of `r` in `mem`, at its first byte.
+ *
+ * The reader keeps the range's GPN list and the memory alive: `r` and
+ * `mem` may be freed before it. On success `*out` receives a handle to
+ * free with pr_reader_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`r`, `mem` or `out`), PR_ERR_PANIC.
+ */
+pr_status pr_reader_new(const struct pr_range *r, const struct pr_memory *mem, struct pr_reader **out);
+
+/**
+ * Creates a reader over the buffer `rs` (as it is now, after any skip or
+ * truncate) in `mem`, at its first byte.
+ *
+ * The reader keeps what it needs alive: `rs` and `mem` may be freed before
+ * it. On success `*out` receives a handle to free with pr_reader_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`rs`, `mem` or `out`), PR_ERR_PANIC.
+ */
+pr_status pr_ranges_reader_new(const struct pr_ranges *rs, const struct pr_memory *mem, struct pr_reader **out);
+
+/**
+ * Reads the next `len` bytes into `dst` and advances past them.
+ *
+ * The cursor advances by exactly the bytes transferred (`t->done`), also
+ * when a callback fails: it then stands at the start of the failed run, so
+ * a retry resumes there. `dst` may be NULL when `len` is 0; `t` may be
+ * NULL, otherwise it is always written.
+ * Errors: PR_ERR_NULL_ARGUMENT (`rd`, or `dst` with `len > 0`),
+ * PR_ERR_OUT_OF_RANGE (`len` exceeds pr_reader_remaining; nothing moves),
+ * PR_ERR_MEMORY, PR_ERR_INVALID_ARGUMENT, PR_ERR_PANIC.
+ */
+pr_status pr_reader_read(struct pr_reader *rd, void *dst, size_t len, struct pr_transfer *t);
+
+/**
+ * Splits off a reader over the next `len` bytes and advances `rd` past
+ * them, so a device can hand "the data part" of a request to a backend
+ * while it keeps reading what follows (the header before, the status
+ * after). The new reader keeps what it needs alive, like `rd`.
+ *
+ * On success `*out` receives a handle to free with pr_reader_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`rd` or `out`), PR_ERR_OUT_OF_RANGE (`len`
+ * exceeds pr_reader_remaining; nothing moves), PR_ERR_ALLOCATION,
+ * PR_ERR_PANIC.
+ */
+pr_status pr_reader_limit(struct pr_reader *rd, size_t len, struct pr_reader **out);
+
+/**
+ * Advances the reader past `len` bytes without reading them.
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`rd`), PR_ERR_OUT_OF_RANGE (`len` exceeds
+ * pr_reader_remaining; nothing moves), PR_ERR_PANIC.
+ */
+pr_status pr_reader_skip(struct pr_reader *rd, size_t len);
+
+/**
+ * Bytes left to read; 0 when `rd` is NULL.
+ */
+size_t pr_reader_remaining(const struct pr_reader *rd);
+
+/**
+ * Frees a reader (and its references to the GPN list and the memory).
+ * NULL is a no-op.
+ */
+void pr_reader_free(struct pr_reader *rd);
+
+/**
+ * Creates a writer over the window of `r` in `mem`, at its first byte.
+ *
+ * The writer keeps the range's GPN list and the memory alive: `r` and
+ * `mem` may be freed before it. On success `*out` receives a handle to
+ * free with pr_writer_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`r`, `mem` or `out`), PR_ERR_PANIC.
+ */
+pr_status pr_writer_new(const struct pr_range *r, const struct pr_memory *mem, struct pr_writer **out);
+
+/**
+ * Creates a writer over the buffer `rs` (as it is now) in `mem`, at its
+ * first byte.
+ *
+ * The writer keeps what it needs alive: `rs` and `mem` may be freed before
+ * it. On success `*out` receives a handle to free with pr_writer_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`rs`, `mem` or `out`), PR_ERR_PANIC.
+ */
+pr_status pr_ranges_writer_new(const struct pr_ranges *rs, const struct pr_memory *mem, struct pr_writer **out);
+
+/**
+ * Writes `len` bytes from `src` at the cursor and advances past them.
+ *
+ * The cursor advances by exactly `t->done`, also on failure. `src` may be
+ * NULL when `len` is 0; `t` may be NULL, otherwise it is always written.
+ * Errors: PR_ERR_NULL_ARGUMENT (`w`, or `src` with `len > 0`),
+ * PR_ERR_OUT_OF_RANGE (`len` exceeds pr_writer_remaining; nothing moves),
+ * PR_ERR_MEMORY, PR_ERR_INVALID_ARGUMENT, PR_ERR_PANIC.
+ */
+pr_status pr_writer_write(struct pr_writer *w, const void *src, size_t len, struct pr_transfer *t);
+
+/**
+ * Sets the next `len` bytes to `value` and advances past them.
+ *
+ * The cursor advances by exactly `t->done`, also on failure. `t` may be
+ * NULL, otherwise it is always written.
+ * Errors: PR_ERR_NULL_ARGUMENT (`w`), PR_ERR_OUT_OF_RANGE (`len` exceeds
+ * pr_writer_remaining; nothing moves), PR_ERR_MEMORY, PR_ERR_PANIC.
+ */
+pr_status pr_writer_fill(struct pr_writer *w, uint8_t value, size_t len, struct pr_transfer *t);
+
+/**
+ * Splits off a writer over the next `len` bytes and advances `w` past
+ * them (see pr_reader_limit).
+ *
+ * On success `*out` receives a handle to free with pr_writer_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`w` or `out`), PR_ERR_OUT_OF_RANGE (`len`
+ * exceeds pr_writer_remaining; nothing moves), PR_ERR_ALLOCATION,
+ * PR_ERR_PANIC.
+ */
+pr_status pr_writer_limit(struct pr_writer *w, size_t len, struct pr_writer **out);
+
+/**
+ * Bytes left to write; 0 when `w` is NULL.
+ */
+size_t pr_writer_remaining(const struct pr_writer *w);
+
+/**
+ * Frees a writer (and its references to the GPN list and the memory).
+ * NULL is a no-op.
+ */
+void pr_writer_free(struct pr_writer *w);
 
 /**
  * Creates guest memory served by callbacks.
@@ -648,208 +813,64 @@ pr_status pr_ranges_address_ranges(const struct pr_ranges *rs, struct pr_address
 
 /**
  * Reads the first `len` bytes of the buffer into `dst`, window by window,
- * one read callback per physically contiguous run. Same contract and
- * errors as pr_range_read.
+ * one read callback per physically contiguous run (contract as
+ * pr_range_read).
+ *
+ * `dst` may be NULL when `len` is 0. `t` may be NULL; otherwise it is
+ * always written. Errors: PR_ERR_NULL_ARGUMENT (`rs`, `mem`, or `dst` with
+ * `len > 0`), PR_ERR_OUT_OF_RANGE (`len` exceeds the buffer; no callback
+ * is made), PR_ERR_MEMORY (a callback failed; earlier runs were read),
+ * PR_ERR_INVALID_ARGUMENT, PR_ERR_PANIC.
  */
 pr_status pr_ranges_read(const struct pr_ranges *rs, const struct pr_memory *mem, void *dst, size_t len, struct pr_transfer *t);
 
 /**
- * Writes `len` bytes from `src` over the first `len` bytes of the buffer.
- * Same contract and errors as pr_range_write.
+ * Writes `len` bytes from `src` over the first `len` bytes of the buffer,
+ * window by window (contract as pr_range_write).
+ *
+ * `src` may be NULL when `len` is 0. `t` may be NULL; otherwise it is
+ * always written. Errors: PR_ERR_NULL_ARGUMENT (`rs`, `mem`, or `src` with
+ * `len > 0`), PR_ERR_OUT_OF_RANGE (`len` exceeds the buffer; no callback
+ * is made), PR_ERR_MEMORY (a callback failed; earlier runs were written),
+ * PR_ERR_INVALID_ARGUMENT, PR_ERR_PANIC.
  */
 pr_status pr_ranges_write(const struct pr_ranges *rs, const struct pr_memory *mem, const void *src, size_t len, struct pr_transfer *t);
 
 /**
- * Sets the first `len` bytes of the buffer to `value`. Same contract and
- * errors as pr_range_fill.
+ * Sets the first `len` bytes of the buffer to `value`, window by window
+ * (contract as pr_range_fill).
+ *
+ * `t` may be NULL; otherwise it is always written. Errors:
+ * PR_ERR_NULL_ARGUMENT (`rs` or `mem`), PR_ERR_OUT_OF_RANGE (`len` exceeds
+ * the buffer; no callback is made), PR_ERR_MEMORY, PR_ERR_PANIC.
  */
 pr_status pr_ranges_fill(const struct pr_ranges *rs, const struct pr_memory *mem, uint8_t value, size_t len, struct pr_transfer *t);
 
 /**
  * pr_range_iovecs for the whole buffer, window by window (pieces of
- * consecutive windows merge when they touch in host memory). Same
- * contract, outputs and errors.
+ * consecutive windows merge when they touch in host memory), with the same
+ * outputs.
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`rs`, `mem`, `iov_count`, `covered`, or
+ * `iov` with `iov_capacity > 0`), PR_ERR_INVALID_ARGUMENT (`mem` is not a
+ * mapped memory), PR_ERR_OUT_OF_RANGE (`len` exceeds the buffer),
+ * PR_ERR_BUFFER_TOO_SMALL, PR_ERR_MEMORY, PR_ERR_PANIC.
  */
 pr_status pr_ranges_iovecs(const struct pr_ranges *rs, const struct pr_memory *mem, size_t len, struct iovec *iov, size_t iov_capacity, size_t *iov_count, size_t *covered);
 
 /**
- * Creates a reader over the window of `r` in `mem`, at its first byte.
+ * Describes a status code.
  *
- * The reader keeps the range's GPN list and the memory alive: `r` and
- * `mem` may be freed before it. On success `*out` receives a handle to
- * free with pr_reader_free.
- * Errors: PR_ERR_NULL_ARGUMENT (`r`, `mem` or `out`), PR_ERR_PANIC.
+ * Returns a static, NUL-terminated English string for any value, including
+ * values that are not PR_* codes ("unknown status"); never NULL. Thread-safe.
  */
-pr_status pr_reader_new(const struct pr_range *r, const struct pr_memory *mem, struct pr_reader **out);
+const char *pr_status_str(pr_status s);
 
 /**
- * Creates a reader over the buffer `rs` (as it is now, after any skip or
- * truncate) in `mem`, at its first byte.
- *
- * The reader keeps what it needs alive: `rs` and `mem` may be freed before
- * it. On success `*out` receives a handle to free with pr_reader_free.
- * Errors: PR_ERR_NULL_ARGUMENT (`rs`, `mem` or `out`), PR_ERR_PANIC.
+ * The library version as a static string "MAJOR.MINOR.PATCH", matching the
+ * PR_VERSION_* macros of the header it was built with. Never NULL.
  */
-pr_status pr_ranges_reader_new(const struct pr_ranges *rs, const struct pr_memory *mem, struct pr_reader **out);
-
-/**
- * Reads the next `len` bytes into `dst` and advances past them.
- *
- * The cursor advances by exactly the bytes transferred (`t->done`), also
- * when a callback fails: it then stands at the start of the failed run, so
- * a retry resumes there. `dst` may be NULL when `len` is 0; `t` may be
- * NULL, otherwise it is always written.
- * Errors: PR_ERR_NULL_ARGUMENT (`rd`, or `dst` with `len > 0`),
- * PR_ERR_OUT_OF_RANGE (`len` exceeds pr_reader_remaining; nothing moves),
- * PR_ERR_MEMORY, PR_ERR_INVALID_ARGUMENT, PR_ERR_PANIC.
- */
-pr_status pr_reader_read(struct pr_reader *rd, void *dst, size_t len, struct pr_transfer *t);
-
-/**
- * Splits off a reader over the next `len` bytes and advances `rd` past
- * them, so a device can hand "the data part" of a request to a backend
- * while it keeps reading what follows (the header before, the status
- * after). The new reader keeps what it needs alive, like `rd`.
- *
- * On success `*out` receives a handle to free with pr_reader_free.
- * Errors: PR_ERR_NULL_ARGUMENT (`rd` or `out`), PR_ERR_OUT_OF_RANGE (`len`
- * exceeds pr_reader_remaining; nothing moves), PR_ERR_ALLOCATION,
- * PR_ERR_PANIC.
- */
-pr_status pr_reader_limit(struct pr_reader *rd, size_t len, struct pr_reader **out);
-
-/**
- * Advances the reader past `len` bytes without reading them.
- *
- * Errors: PR_ERR_NULL_ARGUMENT (`rd`), PR_ERR_OUT_OF_RANGE (`len` exceeds
- * pr_reader_remaining; nothing moves), PR_ERR_PANIC.
- */
-pr_status pr_reader_skip(struct pr_reader *rd, size_t len);
-
-/**
- * Bytes left to read; 0 when `rd` is NULL.
- */
-size_t pr_reader_remaining(const struct pr_reader *rd);
-
-/**
- * Frees a reader (and its references to the GPN list and the memory).
- * NULL is a no-op.
- */
-void pr_reader_free(struct pr_reader *rd);
-
-/**
- * Creates a writer over the window of `r` in `mem`, at its first byte.
- *
- * The writer keeps the range's GPN list and the memory alive: `r` and
- * `mem` may be freed before it. On success `*out` receives a handle to
- * free with pr_writer_free.
- * Errors: PR_ERR_NULL_ARGUMENT (`r`, `mem` or `out`), PR_ERR_PANIC.
- */
-pr_status pr_writer_new(const struct pr_range *r, const struct pr_memory *mem, struct pr_writer **out);
-
-/**
- * Creates a writer over the buffer `rs` (as it is now) in `mem`, at its
- * first byte.
- *
- * The writer keeps what it needs alive: `rs` and `mem` may be freed before
- * it. On success `*out` receives a handle to free with pr_writer_free.
- * Errors: PR_ERR_NULL_ARGUMENT (`rs`, `mem` or `out`), PR_ERR_PANIC.
- */
-pr_status pr_ranges_writer_new(const struct pr_ranges *rs, const struct pr_memory *mem, struct pr_writer **out);
-
-/**
- * Writes `len` bytes from `src` at the cursor and advances past them.
- *
- * The cursor advances by exactly `t->done`, also on failure. `src` may be
- * NULL when `len` is 0; `t` may be NULL, otherwise it is always written.
- * Errors: PR_ERR_NULL_ARGUMENT (`w`, or `src` with `len > 0`),
- * PR_ERR_OUT_OF_RANGE (`len` exceeds pr_writer_remaining; nothing moves),
- * PR_ERR_MEMORY, PR_ERR_INVALID_ARGUMENT, PR_ERR_PANIC.
- */
-pr_status pr_writer_write(struct pr_writer *w, const void *src, size_t len, struct pr_transfer *t);
-
-/**
- * Sets the next `len` bytes to `value` and advances past them.
- *
- * The cursor advances by exactly `t->done`, also on failure. `t` may be
- * NULL, otherwise it is always written.
- * Errors: PR_ERR_NULL_ARGUMENT (`w`), PR_ERR_OUT_OF_RANGE (`len` exceeds
- * pr_writer_remaining; nothing moves), PR_ERR_MEMORY, PR_ERR_PANIC.
- */
-pr_status pr_writer_fill(struct pr_writer *w, uint8_t value, size_t len, struct pr_transfer *t);
-
-/**
- * Splits off a writer over the next `len` bytes and advances `w` past
- * them (see pr_reader_limit).
- *
- * On success `*out` receives a handle to free with pr_writer_free.
- * Errors: PR_ERR_NULL_ARGUMENT (`w` or `out`), PR_ERR_OUT_OF_RANGE (`len`
- * exceeds pr_writer_remaining; nothing moves), PR_ERR_ALLOCATION,
- * PR_ERR_PANIC.
- */
-pr_status pr_writer_limit(struct pr_writer *w, size_t len, struct pr_writer **out);
-
-/**
- * Bytes left to write; 0 when `w` is NULL.
- */
-size_t pr_writer_remaining(const struct pr_writer *w);
-
-/**
- * Frees a writer (and its references to the GPN list and the memory).
- * NULL is a no-op.
- */
-void pr_writer_free(struct pr_writer *w);
-
-/**
- * Creates a builder. `limits` may be NULL for the virtio defaults (at most
- * 1024 windows, 2^32 - 1 bytes, and the pages those can span); a limit of 0
- * allows nothing.
- *
- * On success `*out` receives a handle to free with pr_ranges_builder_free.
- * Errors: PR_ERR_NULL_ARGUMENT (`out`), PR_ERR_PANIC.
- */
-pr_status pr_ranges_builder_new(const struct pr_builder_limits *limits, struct pr_ranges_builder **out);
-
-/**
- * Adds the `len` bytes at guest address `gpa` after the bytes added so
- * far. The segment joins the last window when they meet exactly in guest
- * memory, or when the window ends on a page boundary and the segment starts
- * on one; otherwise it starts a new window. A zero-length segment is
- * ignored (it still counts as a segment for error indexes).
- *
- * On error nothing is added, and `*error_index` (when `error_index` is not
- * NULL) receives the index of this segment among all segments pushed, so
- * a device can name the descriptor that broke a rule.
- * Errors: PR_ERR_NULL_ARGUMENT (`b`), PR_ERR_OUT_OF_RANGE (`gpa + len`
- * overflows 64 bits), PR_ERR_LIMIT (too many windows, pages or bytes),
- * PR_ERR_ALLOCATION, PR_ERR_PANIC.
- */
-pr_status pr_ranges_builder_push(struct pr_ranges_builder *b, uint64_t gpa, uint64_t len, size_t *error_index);
-
-/**
- * Creates a buffer holding the windows built so far (they share one GPN
- * list). The builder is left as it is: it may go on, or be cleared with
- * pr_ranges_builder_clear.
- *
- * On success `*out` receives a handle to free with pr_ranges_free.
- * Errors: PR_ERR_NULL_ARGUMENT (`b` or `out`), PR_ERR_ALLOCATION,
- * PR_ERR_PANIC.
- */
-pr_status pr_ranges_builder_finish(const struct pr_ranges_builder *b, struct pr_ranges **out);
-
-/**
- * Removes every segment from the builder, keeping its limits, so it can be
- * reused for the next request without allocating again.
- *
- * Errors: PR_ERR_NULL_ARGUMENT (`b`), PR_ERR_PANIC.
- */
-pr_status pr_ranges_builder_clear(struct pr_ranges_builder *b);
-
-/**
- * Frees a builder. Buffers made by pr_ranges_builder_finish stay valid.
- * NULL is a no-op.
- */
-void pr_ranges_builder_free(struct pr_ranges_builder *b);
+const char *pr_version(void);
 
 /**
  * Parses `range_count` GPA ranges from `words` (the packed format of VMBus

@@ -31,5 +31,19 @@ if [ -n "$undocumented" ]; then
     echo "$undocumented" >&2
     exit 1
 fi
+# Every function returning a status must list the errors it can return.
+no_errors=$(awk '
+    /^\/\*\*/ { doc = ""; indoc = 1 }
+    indoc { doc = doc $0 "\n" }
+    /\*\/$/ { indoc = 0 }
+    /^pr_status pr_[a-z_0-9]+\(/ {
+        if (doc !~ /Errors:/) { match($0, /pr_[a-z_0-9]+\(/); print substr($0, RSTART, RLENGTH - 1) }
+    }
+' "$header")
+if [ -n "$no_errors" ]; then
+    echo "check-header: functions whose doc lists no 'Errors:' in $header:" >&2
+    echo "$no_errors" >&2
+    exit 1
+fi
 count=$(grep -cE '^[a-zA-Z].*[ *]pr_[a-z_0-9]+\(' "$header")
-echo "check-header: $header matches the code; $count functions, all documented"
+echo "check-header: $header matches the code; $count functions, all documented, errors listed"

@@ -293,8 +293,14 @@ fn front(
 }
 
 /// Reads the first `len` bytes of the buffer into `dst`, window by window,
-/// one read callback per physically contiguous run. Same contract and
-/// errors as pr_range_read.
+/// one read callback per physically contiguous run (contract as
+/// pr_range_read).
+///
+/// `dst` may be NULL when `len` is 0. `t` may be NULL; otherwise it is
+/// always written. Errors: PR_ERR_NULL_ARGUMENT (`rs`, `mem`, or `dst` with
+/// `len > 0`), PR_ERR_OUT_OF_RANGE (`len` exceeds the buffer; no callback
+/// is made), PR_ERR_MEMORY (a callback failed; earlier runs were read),
+/// PR_ERR_INVALID_ARGUMENT, PR_ERR_PANIC.
 #[no_mangle]
 pub extern "C" fn pr_ranges_read(
     rs: *const pr_ranges,
@@ -316,8 +322,14 @@ pub extern "C" fn pr_ranges_read(
     }
 }
 
-/// Writes `len` bytes from `src` over the first `len` bytes of the buffer.
-/// Same contract and errors as pr_range_write.
+/// Writes `len` bytes from `src` over the first `len` bytes of the buffer,
+/// window by window (contract as pr_range_write).
+///
+/// `src` may be NULL when `len` is 0. `t` may be NULL; otherwise it is
+/// always written. Errors: PR_ERR_NULL_ARGUMENT (`rs`, `mem`, or `src` with
+/// `len > 0`), PR_ERR_OUT_OF_RANGE (`len` exceeds the buffer; no callback
+/// is made), PR_ERR_MEMORY (a callback failed; earlier runs were written),
+/// PR_ERR_INVALID_ARGUMENT, PR_ERR_PANIC.
 #[no_mangle]
 pub extern "C" fn pr_ranges_write(
     rs: *const pr_ranges,
@@ -339,8 +351,12 @@ pub extern "C" fn pr_ranges_write(
     }
 }
 
-/// Sets the first `len` bytes of the buffer to `value`. Same contract and
-/// errors as pr_range_fill.
+/// Sets the first `len` bytes of the buffer to `value`, window by window
+/// (contract as pr_range_fill).
+///
+/// `t` may be NULL; otherwise it is always written. Errors:
+/// PR_ERR_NULL_ARGUMENT (`rs` or `mem`), PR_ERR_OUT_OF_RANGE (`len` exceeds
+/// the buffer; no callback is made), PR_ERR_MEMORY, PR_ERR_PANIC.
 #[no_mangle]
 pub extern "C" fn pr_ranges_fill(
     rs: *const pr_ranges,
@@ -359,8 +375,13 @@ pub extern "C" fn pr_ranges_fill(
 }
 
 /// pr_range_iovecs for the whole buffer, window by window (pieces of
-/// consecutive windows merge when they touch in host memory). Same
-/// contract, outputs and errors.
+/// consecutive windows merge when they touch in host memory), with the same
+/// outputs.
+///
+/// Errors: PR_ERR_NULL_ARGUMENT (`rs`, `mem`, `iov_count`, `covered`, or
+/// `iov` with `iov_capacity > 0`), PR_ERR_INVALID_ARGUMENT (`mem` is not a
+/// mapped memory), PR_ERR_OUT_OF_RANGE (`len` exceeds the buffer),
+/// PR_ERR_BUFFER_TOO_SMALL, PR_ERR_MEMORY, PR_ERR_PANIC.
 #[no_mangle]
 pub extern "C" fn pr_ranges_iovecs(
     rs: *const pr_ranges,

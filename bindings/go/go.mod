@@ -1,0 +1,3 @@
+module pagedrange.dev/pagedrange
+
+go 1.23

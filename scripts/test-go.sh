@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Build the library and test the Go binding (bindings/go).
+#
+#   1. install Go 1.23 from Debian bookworm-backports (golang-1.23-go) if
+#      /usr/lib/go-1.23/bin/go is missing (needs root or sudo);
+#   2. cargo build --release in the repository root (libpagedrange.a);
+#   3. go vet ./... and go test -race -count=1 ./... in bindings/go;
+#   4. go test -count=1 ./... again built with GOEXPERIMENT=cgocheck2, the
+#      runtime check that C never keeps an unpinned Go pointer (skip with
+#      PR_GO_CGOCHECK2=0; its first build of the standard library takes
+#      about a minute).
+#
+# Idempotent: a second run installs nothing. Exits non-zero on any failure.
+# Standard library only: the Go module proxy is not used (GOPROXY=off).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$(pwd)
+
+log() { printf 'test-go: %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        log "need root to run: $*"
+        return 1
+    fi
+}
+
+GO_BIN=${GO_BIN:-/usr/lib/go-1.23/bin/go}
+
+install_go() {
+    command -v apt-get >/dev/null 2>&1 || { log "apt-get not found; install Go 1.23 by hand"; return 1; }
+    # The backports suite lives on the same mirror as the existing sources.
+    if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        log "adding the bookworm-backports apt suite"
+        as_root tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    fi
+    local out rc=0
+    out=$(mktemp)
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$out" 2>&1 || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        as_root env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends golang-1.23-go >"$out" 2>&1 || rc=$?
+    fi
+    [ "$rc" -eq 0 ] || cat "$out" >&2
+    rm -f "$out"
+    return "$rc"
+}
+
+if [ ! -x "$GO_BIN" ]; then
+    log "installing golang-1.23-go"
+    install_go || { log "installing Go failed"; exit 1; }
+    [ -x "$GO_BIN" ] || { log "$GO_BIN still missing after install"; exit 1; }
+fi
+# cgo needs a C compiler.
+command -v gcc >/dev/null 2>&1 || command -v cc >/dev/null 2>&1 || {
+    log "no C compiler (gcc) found: cgo needs one"
+    exit 1
+}
+
+export PATH="$(dirname "$GO_BIN"):$PATH"
+export GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod CGO_ENABLED=1
+# Keep Go's caches in a writable place even when HOME is unset.
+export GOCACHE=${GOCACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/go-build}
+export GOPATH=${GOPATH:-${HOME:-/root}/go}
+
+log "$(go version)"
+log "cargo build --release"
+cargo build --release --quiet
+[ -f "$root/target/release/libpagedrange.a" ] || { log "target/release/libpagedrange.a missing"; exit 1; }
+
+# Go does not notice when the static library changes under an unchanged
+# #cgo LDFLAGS line; a define carrying its hash makes the package rebuild.
+lib_hash=$(sha256sum "$root/target/release/libpagedrange.a" | cut -c1-16)
+export CGO_CFLAGS="-O2 -g -DPAGEDRANGE_LIB_HASH=$lib_hash"
+
+cd "$root/bindings/go"
+log "go vet ./..."
+go vet ./...
+log "go test -race -count=1 ./..."
+go test -race -count=1 ./...
+if [ "${PR_GO_CGOCHECK2:-1}" != 0 ]; then
+    log "GOEXPERIMENT=cgocheck2 go test -count=1 ./..."
+    GOEXPERIMENT=cgocheck2 go test -count=1 ./...
+fi
+log "ok"

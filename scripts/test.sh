@@ -12,6 +12,8 @@
 #   ctest-asan    ctest in build-asan/
 #   check-abi     SONAME, pr_-only exports, header compiles as C11 and C++17
 #   matrix-doc    docs/bad-input-matrix.md is the table c-tests/test_matrix.c runs
+#   packaging     scripts/test-packaging.sh: cmake --install into a temporary
+#                 prefix; an out-of-tree consumer via find_package and pkg-config
 #   go            scripts/test-go.sh: the Go binding's go vet and go test -race
 #   zig           scripts/test-zig.sh: the Zig binding's tests (Zig from PyPI)
 # Every stage runs even when an earlier one failed (except that nothing runs
@@ -108,6 +110,7 @@ run_stage ctest-asan stage_ctest build-asan
 
 run_stage check-abi scripts/check-abi.sh
 run_stage matrix-doc scripts/check-matrix-doc.sh
+run_stage packaging scripts/test-packaging.sh
 run_stage go scripts/test-go.sh
 run_stage zig scripts/test-zig.sh
 

@@ -499,25 +499,28 @@ pub(crate) unsafe fn export_iovecs(
     // SAFETY: forwarded contract; iovec is plain data (a pointer and a
     // length).
     let slots = unsafe { super::boundary::out_array(iov, capacity) }?;
-    let (done, status) = match export(mem, mapped, slots)? {
-        Ok(done) => (done, None),
-        Err(e) => (
-            crate::IovecExport {
-                count: 0,
-                covered: e.done(),
-            },
-            Some(pr_status::from(e)),
-        ),
+    let done = match export(mem, mapped, slots)? {
+        Ok(done) => done,
+        // A fault reports where it happened; other errors write nothing.
+        Err(e @ TransferError::Memory { .. }) => {
+            // SAFETY: both checked non-NULL and writable per the contract.
+            unsafe {
+                write_out(count_out, 0);
+                write_out(covered_out, e.done());
+            }
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
     };
     // SAFETY: both checked non-NULL and writable per the contract.
     unsafe {
         write_out(count_out, done.count);
         write_out(covered_out, done.covered);
     }
-    match status {
-        Some(status) => Err(status),
-        None if done.covered < len => Err(PR_ERR_BUFFER_TOO_SMALL),
-        None => Ok(()),
+    if done.covered < len {
+        Err(PR_ERR_BUFFER_TOO_SMALL)
+    } else {
+        Ok(())
     }
 }
 

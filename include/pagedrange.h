@@ -146,8 +146,11 @@ typedef struct pr_builder_limits {
  * Outcome of a read, write or fill.
  *
  * `done` is the number of bytes transferred. On PR_ERR_MEMORY,
- * `fault_gpa` is the guest address of the run whose callback failed and
- * `fault_code` is the nonzero value it returned; both are 0 otherwise.
+ * `fault_gpa` is the guest address blamed (for callback memory, the start
+ * of the run whose callback failed; for mapped memory, the first address
+ * outside the regions) and `fault_code` is the callback's nonzero return
+ * value (-1 for mapped memory, -2 for a page beyond a dirty bitmap); both
+ * are 0 otherwise.
  */
 typedef struct pr_transfer {
   /**

@@ -73,13 +73,15 @@ pub enum TransferError {
         /// The offending guest page number.
         gpn: u64,
     },
-    /// The guest memory backend failed on the run starting at `gpa`; `done`
-    /// bytes (the runs before it) were transferred.
+    /// The guest memory backend refused a run; `done` bytes (the runs
+    /// before it) were transferred. `gpa` is the address the backend
+    /// blamed: the run's start for callbacks, the first address outside the
+    /// mapped regions (or the buffer) for the built-in backends.
     #[error("guest memory access at GPA {gpa:#x} failed with code {code} (after {done} bytes)")]
     Memory {
         /// Bytes transferred before the failing run.
         done: usize,
-        /// Guest physical address of the failing access.
+        /// Guest physical address the backend blamed.
         gpa: u64,
         /// Backend-specific code.
         code: i32,

@@ -53,18 +53,6 @@
 #define PR_VERSION_PATCH 0
 
 /**
- * Code a dirty-logged memory reports for a write to a page its bitmap does
- * not cover (nothing is written).
- */
-#define FAULT_UNTRACKED -2
-
-/**
- * Limits a [`RangesBuilder`] enforces, so a hostile descriptor chain is
- * refused in one place.
- */
-typedef struct BuilderLimits BuilderLimits;
-
-/**
  * Guest memory that ranges read from and write to (opaque).
  *
  * Reference counted: cursors keep the memory they use alive, so

@@ -139,31 +139,40 @@ impl Transfer<'_> {
             Transfer::Fill(_, n) => *n,
         }
     }
-
-    /// Moves bytes `pos .. pos + n` of the host side to or from `gpa`.
-    fn run<M: GuestMemory + ?Sized>(
-        &mut self,
-        mem: &M,
-        gpa: u64,
-        pos: usize,
-        n: usize,
-    ) -> Result<(), crate::MemoryFault> {
-        match self {
-            Transfer::Read(d) => mem.read(gpa, &mut d[pos..pos + n]),
-            Transfer::Write(s) => mem.write(gpa, &s[pos..pos + n]),
-            Transfer::Fill(v, _) => mem.fill(gpa, *v, n),
-        }
-    }
 }
 
 /// Transfers every byte of `window` (already cut to size) to or from host
 /// positions `base ..`, one backend call per run. Errors count `done` from
 /// position 0 of the host side.
+#[inline]
 fn transfer_window<M: GuestMemory + ?Sized>(
-    mut window: PagedRange<'_>,
+    window: PagedRange<'_>,
     mem: &M,
     t: &mut Transfer<'_>,
     base: usize,
+) -> Result<(), TransferError> {
+    // Pick the operation once, not once per run.
+    match t {
+        Transfer::Read(d) => for_each_run(window, base, |gpa, pos, n| {
+            mem.read(gpa, &mut d[pos..pos + n])
+        }),
+        Transfer::Write(s) => {
+            for_each_run(window, base, |gpa, pos, n| mem.write(gpa, &s[pos..pos + n]))
+        }
+        Transfer::Fill(v, _) => {
+            let v = *v;
+            for_each_run(window, base, |gpa, _, n| mem.fill(gpa, v, n))
+        }
+    }
+}
+
+/// Calls `op(gpa, host position, length)` for each run of `window`, host
+/// positions counting from `base`.
+#[inline(always)]
+fn for_each_run(
+    mut window: PagedRange<'_>,
+    base: usize,
+    mut op: impl FnMut(u64, usize, usize) -> Result<(), crate::MemoryFault>,
 ) -> Result<(), TransferError> {
     let mut pos = base;
     while let Some(run) = window.pop_front_run() {
@@ -171,12 +180,11 @@ fn transfer_window<M: GuestMemory + ?Sized>(
             done: pos,
             gpn: e.gpn,
         })?;
-        t.run(mem, range.start, pos, n)
-            .map_err(|f| TransferError::Memory {
-                done: pos,
-                gpa: f.gpa,
-                code: f.code,
-            })?;
+        op(range.start, pos, n).map_err(|f| TransferError::Memory {
+            done: pos,
+            gpa: f.gpa,
+            code: f.code,
+        })?;
         pos += n;
     }
     Ok(())

@@ -251,38 +251,51 @@ impl<'a> PagedRange<'a> {
 
     /// Computes the first run of physically adjacent pages without consuming
     /// it: `(address range, byte length)`.
+    #[inline(always)]
     fn front_run(&self) -> Option<Result<(AddressRange, usize), InvalidGpn>> {
         if self.is_empty() {
             return None;
         }
         let first = self.start / PAGE_SIZE;
-        let mut next = first + 1;
-        let mut run_end = next.saturating_mul(PAGE_SIZE).min(self.end);
-        while run_end < self.end {
-            let prev = self.gpns[next - 1];
-            if prev.checked_add(1) != Some(self.gpns[next]) {
-                break;
-            }
-            next += 1;
-            run_end = next.saturating_mul(PAGE_SIZE).min(self.end);
+        // The pages holding the window's bytes from its first on.
+        let pages = &self.gpns[first..=(self.end - 1) / PAGE_SIZE];
+        let head = pages[0];
+        // Count the pages continuing the run. A wrap from u64::MAX to 0
+        // counts as adjacent here, but such a run never passes the range
+        // check below (its head would be above MAX_GPN, or its end past
+        // 2^64), so it is reported as invalid all the same.
+        let mut n = 1;
+        while n < pages.len() && pages[n] == pages[n - 1].wrapping_add(1) {
+            n += 1;
         }
+        let run_end = (first + n).saturating_mul(PAGE_SIZE).min(self.end);
         let len = run_end - self.start;
-        // The run starts in page `first` and its addresses climb through the
-        // adjacent pages after it, so one checked range covers them all; if
-        // it does not fit, blame the first page whose bytes overflow.
-        Some(match gpn_range(self.gpns[first], self.offset(), len) {
-            Ok(r) => Ok((r, len)),
-            Err(_) => {
-                let mut bad = self.gpns[first];
-                for &gpn in &self.gpns[first..next] {
-                    bad = gpn;
-                    if gpn_to_gpa(gpn).is_err() || gpn == MAX_GPN {
-                        break;
-                    }
-                }
-                Err(InvalidGpn { gpn: bad })
+        if head <= MAX_GPN {
+            // usize is at most 64 bits on every supported target.
+            let start = (head << PAGE_SHIFT) | (self.start % PAGE_SIZE) as u64;
+            if let Some(end) = start.checked_add(len as u64) {
+                return Some(Ok((AddressRange { start, end }, len)));
             }
-        })
+        }
+        Some(Err(Self::blame(&pages[..n])))
+    }
+
+    /// The page to blame for a run that cannot be addressed: the first one
+    /// above MAX_GPN, or MAX_GPN itself (whose last byte has no exclusive
+    /// end), or the first page after a wrap.
+    #[cold]
+    fn blame(run: &[u64]) -> InvalidGpn {
+        let mut prev: Option<u64> = None;
+        for &gpn in run {
+            let wrapped = prev.is_some_and(|p| p.checked_add(1) != Some(gpn));
+            if gpn >= MAX_GPN || wrapped {
+                return InvalidGpn { gpn };
+            }
+            prev = Some(gpn);
+        }
+        InvalidGpn {
+            gpn: run[run.len() - 1],
+        }
     }
 
     /// Removes the first run of physically adjacent pages from the window and
@@ -308,6 +321,7 @@ impl<'a> PagedRange<'a> {
     }
 
     /// Internal: the first run and its length, consuming it.
+    #[inline(always)]
     pub(crate) fn pop_front_run(&mut self) -> Option<Result<(AddressRange, usize), InvalidGpn>> {
         let run = self.front_run()?;
         if let Ok((_, len)) = run {

@@ -8,11 +8,12 @@ use super::boundary::{
 };
 use super::status::{pr_status, PR_ERR_INVALID_ARGUMENT, PR_ERR_NULL_ARGUMENT};
 use crate::error::MemoryFault;
+use crate::memory::WindowMarkError;
 use crate::memory::{
     CallbackMemory, DirtyLog, DirtyLogError, DirtyTracked, GuestMemory, MappedMemory, MappedRegion,
     MemoryOps, RegionError,
 };
-use crate::{InvalidGpn, PagedRange};
+use crate::PagedRange;
 
 /// Guest memory that ranges read from and write to (opaque).
 ///
@@ -46,7 +47,7 @@ impl Backend {
     pub(crate) fn mark_exported<'a>(
         &self,
         windows: impl Iterator<Item = PagedRange<'a>> + Clone,
-    ) -> Result<(), InvalidGpn> {
+    ) -> Result<(), WindowMarkError> {
         if let Backend::Dirty(d) = self {
             for w in windows.clone() {
                 d.mark_window(&w)?;
@@ -58,6 +59,7 @@ impl Backend {
 }
 
 impl GuestMemory for Backend {
+    #[inline]
     fn read(&self, gpa: u64, dst: &mut [u8]) -> Result<(), MemoryFault> {
         match self {
             Backend::Callbacks(m) => m.read(gpa, dst),
@@ -66,6 +68,7 @@ impl GuestMemory for Backend {
         }
     }
 
+    #[inline]
     fn write(&self, gpa: u64, src: &[u8]) -> Result<(), MemoryFault> {
         match self {
             Backend::Callbacks(m) => m.write(gpa, src),
@@ -74,6 +77,7 @@ impl GuestMemory for Backend {
         }
     }
 
+    #[inline]
     fn fill(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault> {
         match self {
             Backend::Callbacks(m) => m.fill(gpa, value, len),

@@ -104,7 +104,9 @@ impl RangeHandle {
     ) -> Result<(), E> {
         let mut view = self.view();
         narrow(&mut view)?;
-        *self = self.derive(view);
+        // Same list: update the window in place (no reference count churn
+        // on the hot path of cursors).
+        (self.start, self.len) = (view.parts().0, view.len());
         Ok(())
     }
 
@@ -566,10 +568,11 @@ pub extern "C" fn pr_range_iovecs(
                 covered,
                 |backend, m, slots| {
                     let view = r.view();
-                    let result = view.iovecs(m, len, slots);
-                    if let Ok(done) = &result {
-                        backend.mark_exported(core::iter::once(view.subrange(0, done.covered)))?;
-                    }
+                    let result = view.iovecs(m, len, slots).and_then(|done| {
+                        let exported = core::iter::once(view.subrange(0, done.covered));
+                        backend.mark_exported(exported)?;
+                        Ok(done)
+                    });
                     Ok(result)
                 },
             )

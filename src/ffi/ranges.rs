@@ -406,12 +406,12 @@ pub extern "C" fn pr_ranges_iovecs(
                 covered,
                 |backend, m, slots| {
                     let view = rs.view();
-                    let result = view.iovecs(m, len, slots);
-                    if let Ok(done) = &result {
+                    let result = view.iovecs(m, len, slots).and_then(|done| {
                         let mut exported = view.clone();
                         exported.truncate(done.covered);
                         backend.mark_exported(exported.paged_ranges())?;
-                    }
+                        Ok(done)
+                    });
                     Ok(result)
                 },
             )

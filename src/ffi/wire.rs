@@ -96,12 +96,12 @@ pub extern "C" fn pr_ranges_write_gpa_ranges(
         let needed_out = out_ptr(needed)?;
         // SAFETY: a live pr_ranges per the C contract.
         let rs = unsafe { try_ref(rs) }?;
+        // SAFETY: `words` writable for `capacity` words per the C contract.
+        let out = unsafe { out_array(words, capacity) }?;
         let view = rs.view();
         let need = gpa_ranges_len(view.paged_ranges())?;
         // SAFETY: checked non-NULL; writable per the C contract.
         unsafe { write_out(needed_out, need) };
-        // SAFETY: `words` writable for `capacity` words per the C contract.
-        let out = unsafe { out_array(words, capacity) }?;
         write_gpa_ranges(view.paged_ranges(), out)?;
         Ok(())
     })

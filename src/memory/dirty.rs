@@ -5,7 +5,7 @@ use core::ffi::c_void;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::GuestMemory;
-use crate::error::{InvalidGpn, MemoryFault};
+use crate::error::{InvalidGpn, MemoryFault, TransferError};
 use crate::paged_range::{PAGE_SHIFT, PAGE_SIZE};
 use crate::PagedRange;
 
@@ -115,7 +115,12 @@ impl DirtyLog {
                 let Some(last) = last_byte(gpa, len) else {
                     return;
                 };
-                let (first, last) = (gpa >> PAGE_SHIFT, (last >> PAGE_SHIFT).min(pages - 1));
+                // Only pages the bitmap covers are marked (writes beyond it
+                // were refused by `check`).
+                let Some(top) = pages.checked_sub(1) else {
+                    return;
+                };
+                let (first, last) = (gpa >> PAGE_SHIFT, (last >> PAGE_SHIFT).min(top));
                 let mut gpn = first;
                 while gpn <= last {
                     let word = gpn / 64;
@@ -172,14 +177,46 @@ impl<M: GuestMemory> DirtyTracked<M> {
 
     /// Marks the pages of the window's runs as dirty, for writes the library
     /// cannot see (IO issued straight into guest pages through exported
-    /// iovecs). With a bitmap log, pages beyond it are not marked.
-    pub fn mark_window(&self, window: &PagedRange<'_>) -> Result<(), InvalidGpn> {
+    /// iovecs). Like a write, it refuses (marking nothing) a window touching
+    /// a page the bitmap does not cover, with [`FAULT_UNTRACKED`].
+    pub fn mark_window(&self, window: &PagedRange<'_>) -> Result<(), WindowMarkError> {
         for run in window.ranges() {
             let run = run?;
             // A run's length never exceeds the window's, a usize.
+            self.log.check(run.start, run.len() as usize)?;
+        }
+        for run in window.ranges().flatten() {
             self.log.mark(run.start, run.len() as usize);
         }
         Ok(())
+    }
+}
+
+/// Why [`DirtyTracked::mark_window`] refused a window.
+#[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
+pub enum WindowMarkError {
+    /// A page of the window cannot be addressed.
+    #[error(transparent)]
+    InvalidGpn(#[from] InvalidGpn),
+    /// A page of the window is beyond the dirty bitmap.
+    #[error(transparent)]
+    Untracked(#[from] MemoryFault),
+}
+
+impl From<WindowMarkError> for TransferError {
+    /// The error of a transfer refused before any byte moved.
+    fn from(e: WindowMarkError) -> Self {
+        match e {
+            WindowMarkError::InvalidGpn(e) => TransferError::InvalidGpn {
+                done: 0,
+                gpn: e.gpn,
+            },
+            WindowMarkError::Untracked(f) => TransferError::Memory {
+                done: 0,
+                gpa: f.gpa,
+                code: f.code,
+            },
+        }
     }
 }
 

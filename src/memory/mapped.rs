@@ -261,8 +261,29 @@ impl fmt::Debug for Region {
     }
 }
 
-impl GuestMemory for MappedMemory {
-    fn read(&self, gpa: u64, dst: &mut [u8]) -> Result<(), MemoryFault> {
+impl MappedMemory {
+    /// The host address of `len` bytes at `gpa` when they lie in a single
+    /// region (the common case), found without walking pieces.
+    #[inline]
+    fn within_one(&self, gpa: u64, len: usize) -> Option<*mut u8> {
+        let i = self.regions.partition_point(|r| r.end <= gpa);
+        let r = self.regions.get(i)?;
+        let offset = gpa.checked_sub(r.gpa)?;
+        // `gpa < r.end`, so `r.end - gpa` is the room left in the region.
+        if (len as u64) <= r.end - gpa {
+            // `offset < size`, and the region fits in the address space.
+            Some(r.host.wrapping_add(offset as usize))
+        } else {
+            None
+        }
+    }
+}
+
+impl MappedMemory {
+    /// `read` for a run spanning several regions (or leaving them).
+    #[cold]
+    #[inline(never)]
+    fn read_pieces(&self, gpa: u64, dst: &mut [u8]) -> Result<(), MemoryFault> {
         let mut pos = 0;
         let out = dst.as_mut_ptr();
         self.for_each_piece(gpa, dst.len(), |piece| {
@@ -274,22 +295,71 @@ impl GuestMemory for MappedMemory {
         })
     }
 
-    fn write(&self, gpa: u64, src: &[u8]) -> Result<(), MemoryFault> {
+    /// `write` for a run spanning several regions (or leaving them).
+    #[cold]
+    #[inline(never)]
+    fn write_pieces(&self, gpa: u64, src: &[u8]) -> Result<(), MemoryFault> {
         let mut pos = 0;
         let from = src.as_ptr();
         self.for_each_piece(gpa, src.len(), |piece| {
-            // SAFETY: as in `read`, with the roles of the buffers swapped.
+            // SAFETY: as in `read_pieces`, with the roles of the buffers
+            // swapped.
             unsafe { core::ptr::copy(from.add(pos), piece.host, piece.len) };
             pos += piece.len;
         })
     }
 
-    fn fill(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault> {
+    /// `fill` for a run spanning several regions (or leaving them).
+    #[cold]
+    #[inline(never)]
+    fn fill_pieces(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault> {
         self.for_each_piece(gpa, len, |piece| {
             // SAFETY: the piece lies inside a mapped region (checked by
             // for_each_piece, valid per `new`'s contract).
             unsafe { core::ptr::write_bytes(piece.host, value, piece.len) };
         })
+    }
+}
+
+// The common case (a run inside one region) is a lookup and one copy,
+// inlined into the range walk; runs spanning regions take the cold paths.
+impl GuestMemory for MappedMemory {
+    #[inline]
+    fn read(&self, gpa: u64, dst: &mut [u8]) -> Result<(), MemoryFault> {
+        match self.within_one(gpa, dst.len()) {
+            Some(host) => {
+                // SAFETY: `host .. host + dst.len()` lies inside one mapped
+                // region (valid per `new`'s contract); `dst` is a host buffer
+                // of that length. `copy` allows overlap.
+                unsafe { core::ptr::copy(host, dst.as_mut_ptr(), dst.len()) };
+                Ok(())
+            }
+            None => self.read_pieces(gpa, dst),
+        }
+    }
+
+    #[inline]
+    fn write(&self, gpa: u64, src: &[u8]) -> Result<(), MemoryFault> {
+        match self.within_one(gpa, src.len()) {
+            Some(host) => {
+                // SAFETY: as in `read`, with the roles of the buffers swapped.
+                unsafe { core::ptr::copy(src.as_ptr(), host, src.len()) };
+                Ok(())
+            }
+            None => self.write_pieces(gpa, src),
+        }
+    }
+
+    #[inline]
+    fn fill(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault> {
+        match self.within_one(gpa, len) {
+            Some(host) => {
+                // SAFETY: `host .. host + len` lies inside one mapped region.
+                unsafe { core::ptr::write_bytes(host, value, len) };
+                Ok(())
+            }
+            None => self.fill_pieces(gpa, value, len),
+        }
     }
 }
 

@@ -17,7 +17,9 @@ mod mapped;
 
 pub use buffer::BufferMemory;
 pub use callback::{CallbackMemory, FillCallback, MemoryOps, ReadCallback, WriteCallback};
-pub use dirty::{DirtyCallback, DirtyLog, DirtyLogError, DirtyTracked, FAULT_UNTRACKED};
+pub use dirty::{
+    DirtyCallback, DirtyLog, DirtyLogError, DirtyTracked, WindowMarkError, FAULT_UNTRACKED,
+};
 pub use mapped::{HostPiece, HostPieces, MappedMemory, MappedRegion, RegionError};
 
 use crate::error::MemoryFault;

@@ -198,7 +198,9 @@ impl From<DirtyLogError> for pr_status {
 /// PR_ERR_MEMORY and fault_code -2 before any byte moves. Reads mark
 /// nothing. Exporting iovecs (pr_range_iovecs, pr_ranges_iovecs) marks the
 /// pages they cover when they are exported, since the IO through them is
-/// invisible to the library.
+/// invisible to the library; an export covering a page at or beyond
+/// `page_count` fails with PR_ERR_MEMORY (fault_code -2, `*iov_count` 0)
+/// and marks nothing, so no page can be written without being logged.
 ///
 /// `mem` stays usable on its own (without logging); the new memory keeps it
 /// alive. The bitmap must hold `ceil(page_count / 64)` 8-byte aligned words,

@@ -99,6 +99,8 @@ static inline void tu_record_mem(const void *a, const void *b, size_t n, const c
     const uint8_t *pb = (const uint8_t *)b;
     size_t i;
     s->checks++;
+    if (n == 0 || memcmp(pa, pb, n) == 0) /* fast path; the loop finds the byte */
+        return;
     for (i = 0; i < n; i++) {
         if (pa[i] != pb[i]) {
             s->failures++;
@@ -354,6 +356,30 @@ static inline pr_range *tu_range(const uint64_t *gpns, size_t count, size_t offs
         abort();
     }
     return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Deterministic pseudo-random numbers (splitmix64)                          */
+/* ------------------------------------------------------------------------ */
+
+/* A tiny PRNG with explicit state, so every test run (and every thread of a
+ * threaded test) sees the same sequence for the same seed. */
+typedef struct tu_rng {
+    uint64_t s;
+} tu_rng;
+
+static inline uint64_t tu_rand(tu_rng *r)
+{
+    uint64_t z = (r->s += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+/* A number in 0 .. n-1 (n > 0); the slight modulo bias does not matter here. */
+static inline uint64_t tu_rand_below(tu_rng *r, uint64_t n)
+{
+    return tu_rand(r) % n;
 }
 
 #endif /* PAGEDRANGE_TEST_UTIL_H */

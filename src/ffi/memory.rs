@@ -43,16 +43,32 @@ impl Backend {
     }
 
     /// Records `windows` as written, for IO the library cannot see (through
-    /// exported iovecs) in every dirty log this memory carries.
+    /// exported iovecs), in every dirty log this memory carries: all logs
+    /// check all windows first, so a refusal marks nothing anywhere.
     pub(crate) fn mark_exported<'a>(
         &self,
         windows: impl Iterator<Item = PagedRange<'a>> + Clone,
     ) -> Result<(), WindowMarkError> {
-        if let Backend::Dirty(d) = self {
+        self.check_exported(windows.clone())?;
+        let mut layer = self;
+        while let Backend::Dirty(d) = layer {
+            windows.clone().for_each(|w| d.mark_checked(&w));
+            layer = d.inner();
+        }
+        Ok(())
+    }
+
+    /// The checking half of [`mark_exported`](Self::mark_exported).
+    fn check_exported<'a>(
+        &self,
+        windows: impl Iterator<Item = PagedRange<'a>> + Clone,
+    ) -> Result<(), WindowMarkError> {
+        let mut layer = self;
+        while let Backend::Dirty(d) = layer {
             for w in windows.clone() {
-                d.mark_window(&w)?;
+                d.check_window(&w)?;
             }
-            d.inner().mark_exported(windows)?;
+            layer = d.inner();
         }
         Ok(())
     }

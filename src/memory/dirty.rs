@@ -180,15 +180,28 @@ impl<M: GuestMemory> DirtyTracked<M> {
     /// iovecs). Like a write, it refuses (marking nothing) a window touching
     /// a page the bitmap does not cover, with [`FAULT_UNTRACKED`].
     pub fn mark_window(&self, window: &PagedRange<'_>) -> Result<(), WindowMarkError> {
+        self.check_window(window)?;
+        self.mark_checked(window);
+        Ok(())
+    }
+
+    /// Checks that [`mark_window`](Self::mark_window) would accept
+    /// `window`, marking nothing; with [`mark_checked`](Self::mark_checked)
+    /// it lets callers check several windows (or logs) before marking any.
+    pub fn check_window(&self, window: &PagedRange<'_>) -> Result<(), WindowMarkError> {
         for run in window.ranges() {
             let run = run?;
             // A run's length never exceeds the window's, a usize.
             self.log.check(run.start, run.len() as usize)?;
         }
+        Ok(())
+    }
+
+    /// Marks a window that [`check_window`](Self::check_window) accepted.
+    pub fn mark_checked(&self, window: &PagedRange<'_>) {
         for run in window.ranges().flatten() {
             self.log.mark(run.start, run.len() as usize);
         }
-        Ok(())
     }
 }
 
@@ -296,10 +309,11 @@ mod tests {
     #[test]
     fn wide_runs_fill_whole_words() {
         let mut bits = [0u64; 4];
-        // SAFETY: as above.
-        let log = unsafe { DirtyLog::bitmap(bits.as_mut_ptr(), 256) }.unwrap();
-        log.mark(3 * 4096, 200 * 4096);
-        drop(log);
+        {
+            // SAFETY: as above; the log is gone before `bits` is read.
+            let log = unsafe { DirtyLog::bitmap(bits.as_mut_ptr(), 256) }.unwrap();
+            log.mark(3 * 4096, 200 * 4096);
+        }
         assert_eq!(bits, [!0b111, u64::MAX, u64::MAX, (1 << 11) - 1]);
     }
 

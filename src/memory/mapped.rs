@@ -185,12 +185,12 @@ impl MappedMemory {
             code: FAULT_UNMAPPED,
         };
         let first = self.find(gpa).ok_or(fault(gpa))?;
-        let end = u64::try_from(len)
-            .ok()
-            .and_then(|l| gpa.checked_add(l))
-            .ok_or(fault(gpa))?;
+        // A run whose end would pass 2^64 cannot be mapped to its end:
+        // treat its end as past every region, so the walk below blames the
+        // first address after the mapped part, like any other run.
+        let end = u64::try_from(len).ok().and_then(|l| gpa.checked_add(l));
         let mut i = first;
-        while self.regions[i].end < end {
+        while end.is_none_or(|end| self.regions[i].end < end) {
             let next = self.regions.get(i + 1);
             if next.is_none_or(|n| n.gpa != self.regions[i].end) {
                 return Err(fault(self.regions[i].end));
@@ -469,5 +469,25 @@ mod tests {
         assert_eq!(&b[..10], &data[10..]);
         assert_eq!(&b[10..], &[0; 6], "the refused write left no byte behind");
         assert_eq!(c, vec![7; 16]);
+    }
+
+    #[test]
+    fn runs_past_the_top_are_blamed_on_the_region_end() {
+        // The highest region possible ends at u64::MAX (its end is
+        // exclusive); a run from inside it whose end would pass 2^64 is
+        // blamed on the first address after the region.
+        let mut top = vec![0u8; 16];
+        // SAFETY: `top` outlives `t` and is not used directly while it lives.
+        let t = unsafe { MappedMemory::new(&[region(u64::MAX - 16, &mut top)]) }.unwrap();
+        assert_eq!(
+            t.read(u64::MAX - 8, &mut [0; 16]),
+            Err(MemoryFault {
+                gpa: u64::MAX,
+                code: FAULT_UNMAPPED
+            })
+        );
+        assert_eq!(t.write(u64::MAX - 8, &[1; 8]), Ok(()));
+        drop(t);
+        assert_eq!(&top[8..], &[1; 8]);
     }
 }

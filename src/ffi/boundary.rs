@@ -148,6 +148,25 @@ pub(crate) unsafe fn write_opt<T>(ptr: *mut T, value: T) {
 /// The largest byte count a Rust slice may span.
 const MAX_SLICE_BYTES: usize = isize::MAX as usize;
 
+/// Checks a C array argument of `count` elements: NULL is allowed only when
+/// `count` is 0, the pointer must be aligned for `T`, and the byte size must
+/// fit a Rust slice. Returns whether the array holds any element.
+fn check_array<T>(ptr: *const T, count: usize) -> FfiResult<bool> {
+    if count == 0 {
+        return Ok(false);
+    }
+    if ptr.is_null() {
+        return Err(PR_ERR_NULL_ARGUMENT);
+    }
+    let fits = count
+        .checked_mul(core::mem::size_of::<T>())
+        .is_some_and(|bytes| bytes <= MAX_SLICE_BYTES);
+    if !fits || !ptr.is_aligned() {
+        return Err(PR_ERR_INVALID_ARGUMENT);
+    }
+    Ok(true)
+}
+
 /// Borrows a C input buffer of `len` bytes; NULL is allowed only when `len`
 /// is 0.
 ///
@@ -155,18 +174,8 @@ const MAX_SLICE_BYTES: usize = isize::MAX as usize;
 /// A non-NULL `ptr` must be readable for `len` bytes and not written by
 /// anyone during the borrow.
 pub(crate) unsafe fn in_bytes<'a>(ptr: *const c_void, len: usize) -> FfiResult<&'a [u8]> {
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if ptr.is_null() {
-        return Err(PR_ERR_NULL_ARGUMENT);
-    }
-    if len > MAX_SLICE_BYTES {
-        return Err(PR_ERR_INVALID_ARGUMENT);
-    }
-    // SAFETY: non-NULL, readable for `len <= isize::MAX` bytes per the
-    // contract, and u8 has no alignment requirement.
-    Ok(unsafe { core::slice::from_raw_parts(ptr.cast::<u8>(), len) })
+    // SAFETY: forwarded contract.
+    unsafe { in_array(ptr.cast::<u8>(), len) }
 }
 
 /// Borrows a C output buffer of `len` bytes; NULL is allowed only when
@@ -177,69 +186,37 @@ pub(crate) unsafe fn in_bytes<'a>(ptr: *const c_void, len: usize) -> FfiResult<&
 /// anyone else during the borrow. Its old contents are not read; they are
 /// treated as bytes (C callers pass plain memory).
 pub(crate) unsafe fn out_bytes<'a>(ptr: *mut c_void, len: usize) -> FfiResult<&'a mut [u8]> {
-    if len == 0 {
-        return Ok(&mut []);
-    }
-    if ptr.is_null() {
-        return Err(PR_ERR_NULL_ARGUMENT);
-    }
-    if len > MAX_SLICE_BYTES {
-        return Err(PR_ERR_INVALID_ARGUMENT);
-    }
-    // SAFETY: non-NULL, writable for `len <= isize::MAX` bytes per the
-    // contract, u8 has no alignment requirement, and nothing else accesses
-    // the buffer meanwhile.
-    Ok(unsafe { core::slice::from_raw_parts_mut(ptr.cast::<u8>(), len) })
+    // SAFETY: forwarded contract; any bit pattern is a valid u8.
+    unsafe { out_array(ptr.cast::<u8>(), len) }
 }
 
-/// Borrows a C array of `count` elements of `T`; NULL is allowed only when
-/// `count` is 0. Refuses misaligned pointers and counts whose byte size
-/// overflows.
+/// Borrows a C array of `count` elements of `T`; see [`check_array`].
 ///
 /// # Safety
 /// A non-NULL `ptr` must be readable for `count` elements and not written
 /// during the borrow.
 pub(crate) unsafe fn in_array<'a, T>(ptr: *const T, count: usize) -> FfiResult<&'a [T]> {
-    if count == 0 {
+    if !check_array(ptr, count)? {
         return Ok(&[]);
     }
-    if ptr.is_null() {
-        return Err(PR_ERR_NULL_ARGUMENT);
-    }
-    let fits = count
-        .checked_mul(core::mem::size_of::<T>())
-        .is_some_and(|bytes| bytes <= MAX_SLICE_BYTES);
-    if !fits || !ptr.is_aligned() {
-        return Err(PR_ERR_INVALID_ARGUMENT);
-    }
     // SAFETY: non-NULL, aligned, readable for `count` elements whose total
-    // size fits in isize, per the checks above and the contract.
+    // size fits in isize, per `check_array` and the contract.
     Ok(unsafe { core::slice::from_raw_parts(ptr, count) })
 }
 
-/// Borrows a C output array of `count` elements of `T`; NULL is allowed
-/// only when `count` is 0. Refuses misaligned pointers and counts whose
-/// byte size overflows. `T` must be plain data (any bit pattern valid),
-/// since whatever the array held is taken as initialized.
+/// Borrows a C output array of `count` elements of `T`; see
+/// [`check_array`]. `T` must be plain data (any bit pattern valid), since
+/// whatever the array held is taken as initialized.
 ///
 /// # Safety
 /// A non-NULL `ptr` must be writable for `count` elements and not accessed
 /// by anyone else during the borrow.
 pub(crate) unsafe fn out_array<'a, T: Copy>(ptr: *mut T, count: usize) -> FfiResult<&'a mut [T]> {
-    if count == 0 {
+    if !check_array(ptr.cast_const(), count)? {
         return Ok(&mut []);
     }
-    if ptr.is_null() {
-        return Err(PR_ERR_NULL_ARGUMENT);
-    }
-    let fits = count
-        .checked_mul(core::mem::size_of::<T>())
-        .is_some_and(|bytes| bytes <= MAX_SLICE_BYTES);
-    if !fits || !ptr.is_aligned() {
-        return Err(PR_ERR_INVALID_ARGUMENT);
-    }
     // SAFETY: non-NULL, aligned, writable for `count` elements whose total
-    // size fits in isize, per the checks above and the contract; the
-    // elements are plain data.
+    // size fits in isize, per `check_array` and the contract; the elements
+    // are plain data.
     Ok(unsafe { core::slice::from_raw_parts_mut(ptr, count) })
 }

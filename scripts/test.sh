@@ -4,6 +4,7 @@
 #   fmt           cargo fmt --check
 #   clippy        cargo clippy --all-targets -- -D warnings
 #   cargo-test    cargo test --no-fail-fast (unit, property, doc, FFI tests)
+#   doc           cargo doc --no-deps with rustdoc warnings denied
 #   header        scripts/check-header.sh: committed include/pagedrange.h is
 #                 what build.rs generates, and every function is documented
 #   build         CMake into build/ (cargo release build, C/C++ tests, demo)
@@ -98,6 +99,7 @@ fi
 run_stage fmt cargo fmt --check
 run_stage clippy cargo clippy --all-targets -- -D warnings
 run_stage cargo-test cargo test --no-fail-fast
+run_stage doc env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 run_stage header scripts/check-header.sh
 
 valgrind_flag=-DPR_VALGRIND=OFF

@@ -1,6 +1,6 @@
 //! The panic boundary and the pointer helpers every exported function uses.
 //!
-//! Handle ownership goes through [`Castable`]: each C marker type names the
+//! Handle ownership goes through `Castable`: each C marker type names the
 //! Rust type behind it, and only the helpers below cast between the two.
 //! `pr_memory` is reference counted (`Arc`), because cursors keep it alive;
 //! every other handle has a single owner (`Box`).

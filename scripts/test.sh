@@ -8,7 +8,7 @@
 #   header        scripts/check-header.sh: committed include/pagedrange.h is
 #                 what build.rs generates, and every function is documented
 #   build         CMake into build/ (cargo release build, C/C++ tests, demo)
-#   ctest         ctest in build/ (each test also under valgrind when present)
+#   ctest         ctest in build/ (each test also under valgrind memcheck)
 #   build-asan    CMake into build-asan/ with PR_SANITIZE=ON (ASan + UBSan)
 #   ctest-asan    ctest in build-asan/
 #   check-abi     SONAME, pr_-only exports, header compiles as C11 and C++17
@@ -102,9 +102,8 @@ run_stage cargo-test cargo test --no-fail-fast
 run_stage doc env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 run_stage header scripts/check-header.sh
 
-valgrind_flag=-DPR_VALGRIND=OFF
-command -v valgrind >/dev/null 2>&1 && valgrind_flag=-DPR_VALGRIND=ON
-run_stage build stage_build build "$valgrind_flag"
+# Every C test also runs under valgrind memcheck (setup.sh installs it).
+run_stage build stage_build build -DPR_VALGRIND=ON
 run_stage ctest stage_ctest build
 
 run_stage build-asan stage_build build-asan -DPR_SANITIZE=ON "-DPR_ASAN_OPTIONS=$(asan_options)"

@@ -879,7 +879,8 @@ const char *pr_version(void);
  * PR_ERR_MALFORMED or PR_ERR_INVALID_GPN, `*error_word` (when not NULL)
  * receives the index of the word where the problem was found.
  * Errors: PR_ERR_NULL_ARGUMENT (`out`, or `words` with `word_count > 0`),
- * PR_ERR_MALFORMED (truncated list, offset >= 4096), PR_ERR_INVALID_GPN,
+ * PR_ERR_MALFORMED (truncated list, offset >= 4096, or a nonzero offset
+ * with a zero length), PR_ERR_INVALID_GPN,
  * PR_ERR_INVALID_ARGUMENT (`words` misaligned or `word_count` too large),
  * PR_ERR_ALLOCATION, PR_ERR_PANIC.
  */

@@ -110,7 +110,7 @@ fn model(words: &[u64], count: usize) -> Result<(Vec<(usize, usize)>, usize), Wi
         };
         let len = (h & 0xffff_ffff) as usize;
         let offset = (h >> 32) as usize;
-        if offset >= P {
+        if offset >= P || (len == 0 && offset != 0) {
             return Err(WireError::BadOffset {
                 range,
                 word,

@@ -268,6 +268,7 @@ impl<'a, I: Iterator<Item = PagedRange<'a>>> RangesCursor<'a, I> {
             };
             let n = cur.len().min(want);
             let result = transfer_window(cur.subrange(0, n), mem, &mut t, pos);
+            // Errors count `done` from the start of the whole transfer.
             let moved = match &result {
                 Ok(()) => n,
                 Err(e) => e.done() - pos,
@@ -356,25 +357,9 @@ impl<'a, 'm, M: GuestMemory + ?Sized> PagedRangeWriter<'a, 'm, M> {
     }
 }
 
-/// Runs `t` on the front of `range` and advances it by what was moved.
-fn advance<M: GuestMemory + ?Sized>(
-    range: &mut PagedRange<'_>,
-    mem: &M,
-    t: Transfer<'_>,
-) -> Result<(), TransferError> {
-    let n = t.len();
-    let result = transfer_range(range, mem, t);
-    let moved = match &result {
-        Ok(()) => n,
-        Err(e) => e.done(),
-    };
-    range.skip(moved);
-    result
-}
-
 impl<M: GuestMemory + ?Sized> MemoryRead for PagedRangeReader<'_, '_, M> {
     fn read(&mut self, data: &mut [u8]) -> Result<(), TransferError> {
-        advance(&mut self.range, self.mem, Transfer::Read(data))
+        self.range.advance(self.mem, Transfer::Read(data))
     }
 
     fn skip(&mut self, len: usize) -> Result<(), TransferError> {
@@ -388,11 +373,11 @@ impl<M: GuestMemory + ?Sized> MemoryRead for PagedRangeReader<'_, '_, M> {
 
 impl<M: GuestMemory + ?Sized> MemoryWrite for PagedRangeWriter<'_, '_, M> {
     fn write(&mut self, data: &[u8]) -> Result<(), TransferError> {
-        advance(&mut self.range, self.mem, Transfer::Write(data))
+        self.range.advance(self.mem, Transfer::Write(data))
     }
 
     fn fill(&mut self, value: u8, len: usize) -> Result<(), TransferError> {
-        advance(&mut self.range, self.mem, Transfer::Fill(value, len))
+        self.range.advance(self.mem, Transfer::Fill(value, len))
     }
 
     fn len(&self) -> usize {
@@ -552,13 +537,17 @@ impl<'a> PagedRange<'a> {
         transfer_range(self, mem, Transfer::Fill(value, len))
     }
 
-    /// Runs `t` on the front of the window.
-    pub(crate) fn transfer<M: GuestMemory + ?Sized>(
-        &self,
+    /// Runs `t` on the front of the window and drops the bytes it moved
+    /// (also on failure), as a cursor does.
+    pub(crate) fn advance<M: GuestMemory + ?Sized>(
+        &mut self,
         mem: &M,
         t: Transfer<'_>,
     ) -> Result<(), TransferError> {
-        transfer_range(self, mem, t)
+        let len = t.len();
+        let result = transfer_range(self, mem, t);
+        self.skip(TransferError::moved(len, &result));
+        result
     }
 
     /// A cursor reading the window from its first byte.

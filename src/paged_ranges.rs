@@ -196,13 +196,18 @@ where
         PagedRangesWriter::new(self, mem)
     }
 
-    /// Runs `t` on the front of the buffer.
-    pub(crate) fn transfer<M: GuestMemory + ?Sized>(
-        &self,
+    /// Runs `t` on the front of the buffer and drops the bytes it moved
+    /// (also on failure), as a cursor does.
+    pub(crate) fn advance<M: GuestMemory + ?Sized>(
+        &mut self,
         mem: &M,
         t: Transfer<'_>,
     ) -> Result<(), TransferError> {
-        transfer_ranges(self.paged_ranges(), self.len, mem, t)
+        let len = t.len();
+        let result = transfer_ranges(self.paged_ranges(), self.len, mem, t);
+        // What moved is part of the buffer: the skip cannot fail.
+        self.skip(TransferError::moved(len, &result));
+        result
     }
 
     /// Reads the first `dst.len()` bytes of the buffer into `dst`, one backend

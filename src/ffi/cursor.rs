@@ -77,30 +77,20 @@ impl Cursor {
 
     /// Runs `t` at the cursor and advances by the bytes it moved.
     fn run(&mut self, t: Transfer<'_>) -> Result<(), TransferError> {
-        let len = t.len();
-        let moved = |result: &Result<(), TransferError>| match result {
-            Ok(()) => len,
-            Err(e) => e.done(),
-        };
         let mem = &*self.mem;
+        let mut result = Ok(());
+        // The narrowing itself cannot fail: the error is the transfer's.
         match &mut self.source {
-            Source::Range(r) => {
-                let mut result = Ok(());
-                r.narrow(|view| {
-                    result = view.transfer(mem, t);
-                    view.try_skip(moved(&result))
-                })?;
-                result
-            }
-            Source::Ranges(rs) => {
-                let mut result = Ok(());
-                rs.narrow(|view| {
-                    result = view.transfer(mem, t);
-                    view.try_skip(moved(&result))
-                })?;
-                result
-            }
+            Source::Range(r) => r.narrow(|view| {
+                result = view.advance(mem, t);
+                Ok::<(), TransferError>(())
+            })?,
+            Source::Ranges(rs) => rs.narrow(|view| {
+                result = view.advance(mem, t);
+                Ok::<(), TransferError>(())
+            })?,
         }
+        result
     }
 
     /// A cursor over the next `len` bytes, with this one advanced past them.

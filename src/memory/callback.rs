@@ -128,10 +128,19 @@ impl GuestMemory for CallbackMemory {
             let rc = unsafe { fill(self.ctx, gpa, value, len) };
             return check(gpa, rc);
         }
-        let chunk = [value; FILL_CHUNK];
+        // Only as much of the stack buffer as the run needs is filled, so a
+        // short run does not pay for a whole 4 KiB memset.
+        let mut buf = core::mem::MaybeUninit::<[u8; FILL_CHUNK]>::uninit();
+        let first = len.min(FILL_CHUNK);
+        // SAFETY: `first <= FILL_CHUNK` bytes of `buf` are written, then only
+        // those (now initialized) bytes are borrowed, for this call only.
+        let chunk = unsafe {
+            core::ptr::write_bytes(buf.as_mut_ptr().cast::<u8>(), value, first);
+            core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), first)
+        };
         let mut done = 0usize;
         while done < len {
-            let n = (len - done).min(FILL_CHUNK);
+            let n = (len - done).min(first);
             let at = gpa.checked_add(done as u64).ok_or(MemoryFault {
                 gpa,
                 code: super::FAULT_UNMAPPED,

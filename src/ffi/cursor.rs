@@ -8,7 +8,7 @@ use super::boundary::{
     try_ref, write_out, BoxCastable, Castable, FfiResult,
 };
 use super::memory::{pr_memory, Backend};
-use super::range::{pr_range, report, RangeHandle};
+use super::range::{pr_range, report, within, RangeHandle};
 use super::ranges::{pr_ranges, RangesHandle};
 use super::status::{pr_status, pr_transfer};
 use crate::error::{OutOfRange, TransferError};
@@ -62,15 +62,17 @@ impl Cursor {
         }
     }
 
-    /// The error for a transfer of `len` bytes, if more than remains.
-    fn too_long(&self, len: usize) -> Result<(), TransferError> {
+    /// Whether a transfer of `len` bytes fits in what remains.
+    /// (A length comparison: the transfer itself re-derives the window, so
+    /// building one here would be hot-path work done twice.)
+    fn fits(&self, len: usize) -> Result<(), OutOfRange> {
         let available = self.remaining();
         if len > available {
-            return Err(TransferError::OutOfRange(OutOfRange {
+            return Err(OutOfRange {
                 offset: 0,
                 len,
                 available,
-            }));
+            });
         }
         Ok(())
     }
@@ -201,10 +203,9 @@ pub extern "C" fn pr_reader_read(
     unsafe {
         report(t, len, || {
             let rd = try_mut(rd)?;
-            if let Err(e) = rd.too_long(len) {
-                return Ok(Err(e));
-            }
-            Ok(rd.run(Transfer::Read(out_bytes(dst, len)?)))
+            within(rd.fits(len), |()| {
+                Ok(rd.run(Transfer::Read(out_bytes(dst, len)?)))
+            })
         })
     }
 }
@@ -323,10 +324,9 @@ pub extern "C" fn pr_writer_write(
     unsafe {
         report(t, len, || {
             let w = try_mut(w)?;
-            if let Err(e) = w.too_long(len) {
-                return Ok(Err(e));
-            }
-            Ok(w.run(Transfer::Write(in_bytes(src, len)?)))
+            within(w.fits(len), |()| {
+                Ok(w.run(Transfer::Write(in_bytes(src, len)?)))
+            })
         })
     }
 }

@@ -11,7 +11,7 @@ use super::memory::{pr_memory, Backend};
 use super::status::{
     pr_status, pr_transfer, PR_ERR_ALLOCATION, PR_ERR_BUFFER_TOO_SMALL, PR_ERR_NULL_ARGUMENT,
 };
-use crate::error::TransferError;
+use crate::error::{OutOfRange, TransferError};
 use crate::{AddressRange, InvalidGpn, PagedRange};
 
 /// A window of bytes over a list of guest page numbers (opaque).
@@ -160,6 +160,20 @@ pub(crate) unsafe fn export_runs(
         Err(PR_ERR_BUFFER_TOO_SMALL)
     } else {
         Ok(())
+    }
+}
+
+/// Runs `op` on the part of a range or buffer that a transfer of `len`
+/// bytes covers (`cut`, as the core narrowed it), or turns the core's
+/// out-of-range error into the transfer's result, before any C buffer of
+/// `len` bytes is borrowed: shared by every read/write/fill entry point.
+pub(crate) fn within<V>(
+    cut: Result<V, OutOfRange>,
+    op: impl FnOnce(V) -> FfiResult<Result<(), TransferError>>,
+) -> FfiResult<Result<(), TransferError>> {
+    match cut {
+        Ok(view) => op(view),
+        Err(e) => Ok(Err(e.into())),
     }
 }
 
@@ -412,11 +426,9 @@ pub extern "C" fn pr_range_read(
     unsafe {
         report(t, len, || {
             let (r, mem) = (try_ref(r)?, try_ref(mem)?);
-            let window = match r.view().try_subrange(0, len) {
-                Ok(window) => window,
-                Err(e) => return Ok(Err(e.into())),
-            };
-            Ok(window.read(mem, out_bytes(dst, len)?))
+            within(r.view().try_subrange(0, len), |w| {
+                Ok(w.read(mem, out_bytes(dst, len)?))
+            })
         })
     }
 }
@@ -442,11 +454,9 @@ pub extern "C" fn pr_range_write(
     unsafe {
         report(t, len, || {
             let (r, mem) = (try_ref(r)?, try_ref(mem)?);
-            let window = match r.view().try_subrange(0, len) {
-                Ok(window) => window,
-                Err(e) => return Ok(Err(e.into())),
-            };
-            Ok(window.write(mem, in_bytes(src, len)?))
+            within(r.view().try_subrange(0, len), |w| {
+                Ok(w.write(mem, in_bytes(src, len)?))
+            })
         })
     }
 }

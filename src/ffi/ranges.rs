@@ -7,10 +7,10 @@ use super::boundary::{
     try_ref, write_out, BoxCastable, Castable, FfiResult,
 };
 use super::memory::pr_memory;
-use super::range::{export_iovecs, export_runs, pr_range, report, RangeHandle};
+use super::range::{export_iovecs, export_runs, pr_range, report, within, RangeHandle};
 use super::status::{pr_status, pr_transfer, PR_ERR_ALLOCATION, PR_ERR_OUT_OF_RANGE};
 use crate::paged_ranges::{IndexError, WindowIndex};
-use crate::{AddressRange, PagedRange, PagedRanges};
+use crate::{AddressRange, OutOfRange, PagedRange, PagedRanges};
 
 /// A list of ranges read and written as one logical buffer (opaque).
 ///
@@ -281,12 +281,8 @@ pub extern "C" fn pr_ranges_address_ranges(
     })
 }
 
-/// The buffer narrowed to its first `len` bytes, or the out-of-range error
-/// a transfer of `len` bytes reports.
-fn front(
-    rs: &RangesHandle,
-    len: usize,
-) -> Result<PagedRanges<'_, MemberIter<'_>>, crate::TransferError> {
+/// The buffer narrowed to its first `len` bytes.
+fn front(rs: &RangesHandle, len: usize) -> Result<PagedRanges<'_, MemberIter<'_>>, OutOfRange> {
     let mut view = rs.view();
     view.try_truncate(len)?;
     Ok(view)
@@ -314,10 +310,7 @@ pub extern "C" fn pr_ranges_read(
     unsafe {
         report(t, len, || {
             let (rs, mem) = (try_ref(rs)?, try_ref(mem)?);
-            Ok(match front(rs, len) {
-                Ok(view) => view.read(mem, out_bytes(dst, len)?),
-                Err(e) => Err(e),
-            })
+            within(front(rs, len), |v| Ok(v.read(mem, out_bytes(dst, len)?)))
         })
     }
 }
@@ -343,10 +336,7 @@ pub extern "C" fn pr_ranges_write(
     unsafe {
         report(t, len, || {
             let (rs, mem) = (try_ref(rs)?, try_ref(mem)?);
-            Ok(match front(rs, len) {
-                Ok(view) => view.write(mem, in_bytes(src, len)?),
-                Err(e) => Err(e),
-            })
+            within(front(rs, len), |v| Ok(v.write(mem, in_bytes(src, len)?)))
         })
     }
 }

@@ -1,332 +1,109 @@
-//! The packed GPA-range format of VMBus packets.
-//!
-//! A list of ranges is a sequence of 64-bit words. Each range is a header
-//! word followed by the GPNs of the pages it touches, and ranges follow
-//! each other with no padding; the number of ranges travels separately.
-//!
-//! ```text
-//!  word:   0                      1      2      3      4                  5
-//!        [ len | offset << 32 ] [GPN] [GPN] [GPN] [ len | offset << 32 ] [GPN] ...
-//!          \___ range 0: ceil((offset + len) / 4096) GPNs ___/  \__ range 1 __
-//! ```
-//!
-//! The header is the C struct `{ uint32_t len; uint32_t offset; }` read as
-//! one little-endian word: `len` in the low half, `offset` (below 4096, and
-//! 0 when `len` is 0) in the high half.
+//! The GPA-range wire format of VMBus packets, to and from `pr_ranges`.
 
-use thiserror::Error;
+use super::boundary::{
+    guard, in_array, out_array, out_ptr, to_boxed_ptr, try_ref, write_opt, write_out,
+};
+use super::range::RangeHandle;
+use super::ranges::{pr_ranges, RangesHandle};
+use super::status::{
+    pr_status, PR_ERR_BUFFER_TOO_SMALL, PR_ERR_INVALID_GPN, PR_ERR_MALFORMED, PR_ERR_OUT_OF_RANGE,
+};
+use crate::wire::{gpa_ranges_len, parse_gpa_ranges, write_gpa_ranges, WireError};
 
-use crate::paged_range::{PAGE_SHIFT, PAGE_SIZE};
-use crate::PagedRange;
-
-/// Why a GPA-range list could not be parsed or written. `range` is the
-/// index of the range concerned and `word` the index of the word where the
-/// problem was found.
-#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
-pub enum WireError {
-    /// The words end before the range's header or its GPNs.
-    #[error("range {range}: the list ends at word {word}, {needed} more words are needed")]
-    Truncated {
-        /// Index of the range.
-        range: usize,
-        /// Index of the first missing word.
-        word: usize,
-        /// Words missing for this range.
-        needed: usize,
-    },
-    /// The header's offset is not inside a page, or is not 0 for an empty
-    /// range.
-    #[error("range {range}: offset {offset} at word {word} is not below 4096, or not 0 for an empty range")]
-    BadOffset {
-        /// Index of the range.
-        range: usize,
-        /// Index of the header word.
-        word: usize,
-        /// The offset found.
-        offset: u32,
-    },
-    /// A GPN of the range cannot be addressed in 64 bits.
-    #[error("range {range}: GPN {gpn:#x} at word {word} cannot be addressed in 64 bits")]
-    InvalidGpn {
-        /// Index of the range.
-        range: usize,
-        /// Index of the word holding the GPN.
-        word: usize,
-        /// The offending GPN.
-        gpn: u64,
-    },
-    /// A window is longer than the 32-bit length field allows.
-    #[error("range {range}: {len} bytes do not fit the 32-bit length field")]
-    TooLong {
-        /// Index of the range.
-        range: usize,
-        /// The window's length.
-        len: usize,
-    },
-    /// The output array is too short.
-    #[error("the output needs {needed} words")]
-    BufferTooSmall {
-        /// Words needed in all.
-        needed: usize,
-    },
-}
-
-impl WireError {
-    /// Index of the word where the problem was found (for parse errors).
-    pub fn word(&self) -> Option<usize> {
-        match *self {
-            WireError::Truncated { word, .. }
-            | WireError::BadOffset { word, .. }
-            | WireError::InvalidGpn { word, .. } => Some(word),
-            WireError::TooLong { .. } | WireError::BufferTooSmall { .. } => None,
+impl From<WireError> for pr_status {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Truncated { .. } | WireError::BadOffset { .. } => PR_ERR_MALFORMED,
+            WireError::InvalidGpn { .. } => PR_ERR_INVALID_GPN,
+            WireError::TooLong { .. } => PR_ERR_OUT_OF_RANGE,
+            WireError::BufferTooSmall { .. } => PR_ERR_BUFFER_TOO_SMALL,
         }
     }
 }
 
-/// Pages a range of `len` bytes starting `offset` bytes into its first page
-/// touches.
-fn pages_for(offset: usize, len: usize) -> usize {
-    if len == 0 {
-        return 0;
-    }
-    // offset < 4096 and len <= u32::MAX: no overflow.
-    (offset + len).div_ceil(PAGE_SIZE)
-}
-
-/// Parses `count` ranges from the start of `words`.
+/// Parses `range_count` GPA ranges from `words` (the packed format of VMBus
+/// packets: per range a header word `len | offset << 32`, i.e. the struct
+/// `{ uint32_t len; uint32_t offset; }` on a little-endian host, followed
+/// by the `ceil((offset + len) / 4096)` GPNs it touches; ranges back to
+/// back) into a new buffer. Everything is validated: every offset is below
+/// 4096, enough words follow each header, every page is addressable. The
+/// words are copied. Empty ranges add no window.
 ///
-/// Returns the windows (each borrowing `words`: its list is the whole array
-/// and its GPNs are the words after its header) and the number of words
-/// used. Everything is validated: the count, every offset, that enough GPNs
-/// follow each header, and that every page is addressable.
-pub fn parse_gpa_ranges(
-    words: &[u64],
-    count: usize,
-) -> Result<(Vec<PagedRange<'_>>, usize), WireError> {
-    let mut out = Vec::new();
-    let used = parse_each(words, count, |r| out.push(r))?;
-    Ok((out, used))
-}
-
-/// Like [`parse_gpa_ranges`], handing each window to `f` instead of
-/// collecting them (no allocation).
-pub fn parse_each<'a>(
-    words: &'a [u64],
-    count: usize,
-    mut f: impl FnMut(PagedRange<'a>),
-) -> Result<usize, WireError> {
-    let mut word = 0usize;
-    for range in 0..count {
-        let header = *words.get(word).ok_or(WireError::Truncated {
-            range,
-            word,
-            needed: 1,
+/// On success `*out` receives a handle to free with pr_ranges_free and
+/// `*words_used` (when not NULL) the number of words the ranges took. On
+/// PR_ERR_MALFORMED or PR_ERR_INVALID_GPN, `*error_word` (when not NULL)
+/// receives the index of the word where the problem was found.
+/// Errors: PR_ERR_NULL_ARGUMENT (`out`, or `words` with `word_count > 0`),
+/// PR_ERR_MALFORMED (truncated list, offset >= 4096, or a nonzero offset
+/// with a zero length), PR_ERR_INVALID_GPN,
+/// PR_ERR_INVALID_ARGUMENT (`words` misaligned or `word_count` too large),
+/// PR_ERR_ALLOCATION, PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_ranges_parse_gpa_ranges(
+    words: *const u64,
+    word_count: usize,
+    range_count: usize,
+    out: *mut *mut pr_ranges,
+    words_used: *mut usize,
+    error_word: *mut usize,
+) -> pr_status {
+    guard(|| {
+        let out = out_ptr(out)?;
+        // SAFETY: the C contract makes `words` readable for `word_count`
+        // elements during the call.
+        let words = unsafe { in_array(words, word_count) }?;
+        let root = RangeHandle::copy_list(words)?;
+        let (windows, used) = parse_gpa_ranges(root.list(), range_count).map_err(|e| {
+            if let Some(word) = e.word() {
+                // SAFETY: a non-NULL `error_word` is writable per the C
+                // contract.
+                unsafe { write_opt(error_word, word) };
+            }
+            pr_status::from(e)
         })?;
-        let len = (header & 0xffff_ffff) as usize;
-        let offset32 = (header >> 32) as u32;
-        let offset = offset32 as usize;
-        // An empty range touches no page, so it has no offset to give.
-        if offset >= PAGE_SIZE || (len == 0 && offset != 0) {
-            return Err(WireError::BadOffset {
-                range,
-                word,
-                offset: offset32,
-            });
+        let mut rs = RangesHandle::default();
+        for window in windows {
+            rs.push(&root.derive(window))?;
         }
-        let pages = pages_for(offset, len);
-        let first = word + 1;
-        let available = words.len() - first;
-        if pages > available {
-            return Err(WireError::Truncated {
-                range,
-                word: words.len(),
-                needed: pages - available,
-            });
+        // SAFETY: checked non-NULL, or optional and writable, per the C
+        // contract.
+        unsafe {
+            write_opt(words_used, used);
+            write_out(out, to_boxed_ptr::<pr_ranges>(rs));
         }
-        // The window starts `offset` bytes into the page at index `first`
-        // of the whole array.
-        let start = first
-            .checked_mul(PAGE_SIZE)
-            .and_then(|s| s.checked_add(offset))
-            .ok_or(WireError::Truncated {
-                range,
-                word: first,
-                needed: pages,
-            })?;
-        let window = if len == 0 {
-            PagedRange::empty()
-        } else {
-            PagedRange::new(start, len, words).ok_or(WireError::Truncated {
-                range,
-                word: first,
-                needed: pages,
-            })?
-        };
-        let mut checked = window.ranges();
-        let mut at = first;
-        for run in &mut checked {
-            match run {
-                Ok(r) => at += (((r.end - 1) >> PAGE_SHIFT) - (r.start >> PAGE_SHIFT) + 1) as usize,
-                Err(e) => {
-                    // The failing page is the first of its run or a later
-                    // one; find its word.
-                    let word = (at..first + pages)
-                        .find(|&w| words[w] == e.gpn)
-                        .unwrap_or(at);
-                    return Err(WireError::InvalidGpn {
-                        range,
-                        word,
-                        gpn: e.gpn,
-                    });
-                }
-            }
-        }
-        f(window);
-        word = first + pages;
-    }
-    Ok(word)
+        Ok(())
+    })
 }
 
-/// Words needed to write `windows` in the GPA-range format.
-pub fn gpa_ranges_len<'a>(
-    windows: impl Iterator<Item = PagedRange<'a>>,
-) -> Result<usize, WireError> {
-    let mut total = 0usize;
-    for (range, w) in windows.enumerate() {
-        if u32::try_from(w.len()).is_err() {
-            return Err(WireError::TooLong {
-                range,
-                len: w.len(),
-            });
-        }
-        total = total
-            .checked_add(1 + w.gpns().len())
-            .ok_or(WireError::TooLong {
-                range,
-                len: w.len(),
-            })?;
-    }
-    Ok(total)
-}
-
-/// Writes `windows` to `out` in the GPA-range format and returns the words
-/// written. Refuses windows longer than `u32::MAX` bytes; fails with
-/// [`WireError::BufferTooSmall`] (writing nothing) when `out` is short.
-pub fn write_gpa_ranges<'a>(
-    windows: impl Iterator<Item = PagedRange<'a>> + Clone,
-    out: &mut [u64],
-) -> Result<usize, WireError> {
-    let needed = gpa_ranges_len(windows.clone())?;
-    if needed > out.len() {
-        return Err(WireError::BufferTooSmall { needed });
-    }
-    let mut at = 0;
-    for w in windows {
-        let offset = if w.is_empty() { 0 } else { w.offset() as u64 };
-        out[at] = (offset << 32) | w.len() as u64;
-        let gpns = w.gpns();
-        out[at + 1..at + 1 + gpns.len()].copy_from_slice(gpns);
-        at += 1 + gpns.len();
-    }
-    Ok(at)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::AddressRange;
-
-    fn header(len: u32, offset: u32) -> u64 {
-        (u64::from(offset) << 32) | u64::from(len)
-    }
-
-    #[test]
-    fn round_trip() {
-        let words = [
-            header(5000, 100),
-            7,
-            8,
-            header(0, 0),
-            header(200, 4000),
-            3,
-            4,
-        ];
-        let (ranges, used) = parse_gpa_ranges(&words, 3).unwrap();
-        assert_eq!(used, 7);
-        assert_eq!(ranges.len(), 3);
-        assert_eq!(ranges[0].gpns(), &[7, 8]);
-        assert_eq!(ranges[0].offset(), 100);
-        assert!(ranges[1].is_empty());
-        assert_eq!(
-            ranges[2].ranges().collect::<Result<Vec<_>, _>>().unwrap(),
-            vec![AddressRange::from(3 * 4096 + 4000..4 * 4096 + 104)]
-        );
-        let mut out = [0u64; 7];
-        assert_eq!(write_gpa_ranges(ranges.iter().copied(), &mut out), Ok(7));
-        assert_eq!(out, words);
-        let mut short = [0u64; 6];
-        assert_eq!(
-            write_gpa_ranges(ranges.iter().copied(), &mut short),
-            Err(WireError::BufferTooSmall { needed: 7 })
-        );
-    }
-
-    #[test]
-    fn parse_errors_say_where() {
-        assert_eq!(
-            parse_gpa_ranges(&[header(1, 0), 5], 2).unwrap_err(),
-            WireError::Truncated {
-                range: 1,
-                word: 2,
-                needed: 1
-            }
-        );
-        assert_eq!(
-            parse_gpa_ranges(&[header(8192, 1), 5, 6], 1).unwrap_err(),
-            WireError::Truncated {
-                range: 0,
-                word: 3,
-                needed: 1
-            }
-        );
-        assert_eq!(
-            parse_gpa_ranges(&[header(1, 4096), 5], 1).unwrap_err(),
-            WireError::BadOffset {
-                range: 0,
-                word: 0,
-                offset: 4096
-            }
-        );
-        assert_eq!(
-            parse_gpa_ranges(&[header(1, 0), 5, header(8192, 0), 9, u64::MAX], 2).unwrap_err(),
-            WireError::InvalidGpn {
-                range: 1,
-                word: 4,
-                gpn: u64::MAX
-            }
-        );
-        assert_eq!(
-            parse_gpa_ranges(&[header(0, 100)], 1).unwrap_err(),
-            WireError::BadOffset {
-                range: 0,
-                word: 0,
-                offset: 100
-            }
-        );
-        assert_eq!(parse_gpa_ranges(&[], 0).unwrap().1, 0);
-    }
-
-    #[test]
-    #[cfg_attr(miri, ignore = "a 2^20-page list is too slow under miri")]
-    fn refuses_windows_beyond_u32() {
-        let gpns = vec![1u64; (1 << 20) + 1];
-        let big = PagedRange::new(0, u32::MAX as usize + 1, &gpns).unwrap();
-        assert_eq!(
-            gpa_ranges_len(core::iter::once(big)),
-            Err(WireError::TooLong {
-                range: 0,
-                len: u32::MAX as usize + 1
-            })
-        );
-    }
+/// Writes the buffer's windows (after skip/truncate) in the GPA-range
+/// format to `words`.
+///
+/// `*needed` always receives the number of words the encoding takes (when
+/// the status is PR_OK or PR_ERR_BUFFER_TOO_SMALL). `words` may be NULL when
+/// `capacity` is 0, to query the size. Nothing is written to `words` unless
+/// all of it fits.
+/// Errors: PR_ERR_NULL_ARGUMENT (`rs`, `needed`, or `words` with
+/// `capacity > 0`), PR_ERR_BUFFER_TOO_SMALL, PR_ERR_OUT_OF_RANGE (a window
+/// is longer than the 32-bit length field allows), PR_ERR_INVALID_ARGUMENT,
+/// PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_ranges_write_gpa_ranges(
+    rs: *const pr_ranges,
+    words: *mut u64,
+    capacity: usize,
+    needed: *mut usize,
+) -> pr_status {
+    guard(|| {
+        let needed_out = out_ptr(needed)?;
+        // SAFETY: a live pr_ranges per the C contract.
+        let rs = unsafe { try_ref(rs) }?;
+        // SAFETY: `words` writable for `capacity` words per the C contract.
+        let out = unsafe { out_array(words, capacity) }?;
+        let view = rs.view();
+        let need = gpa_ranges_len(view.paged_ranges())?;
+        // SAFETY: checked non-NULL; writable per the C contract.
+        unsafe { write_out(needed_out, need) };
+        write_gpa_ranges(view.paged_ranges(), out)?;
+        Ok(())
+    })
 }

@@ -2,8 +2,10 @@
 //! its backends.
 //!
 //! A backend moves bytes between host buffers and guest physical addresses.
-//! Range operations call it once per physically contiguous run of a window,
-//! never once per page, and never with a zero length.
+//! Transfers call it once per run (physically contiguous guest bytes), never
+//! once per page, and never with a zero length. Backends for guest memory
+//! reached some other way (C callbacks, a remote process) implement the
+//! trait outside this crate: the C library's callback backend is one.
 //!
 //! Guest memory belongs to a guest that runs concurrently with the host, so
 //! a backend that reaches real guest RAM must never form a `&[u8]` or
@@ -11,15 +13,11 @@
 //! every call (`dst`, `src`) is an ordinary host buffer.
 
 mod buffer;
-mod callback;
 mod dirty;
 mod mapped;
 
 pub use buffer::BufferMemory;
-pub use callback::{CallbackMemory, FillCallback, MemoryOps, ReadCallback, WriteCallback};
-pub use dirty::{
-    DirtyCallback, DirtyLog, DirtyLogError, DirtyTracked, WindowMarkError, FAULT_UNTRACKED,
-};
+pub use dirty::{DirtyLog, DirtyLogError, DirtyTracked, WindowMarkError, FAULT_UNTRACKED};
 pub use mapped::{HostPiece, HostPieces, MappedMemory, MappedRegion, RegionError};
 
 use crate::error::MemoryFault;

@@ -1,50 +1,14 @@
 //! [`PagedRange`]: one logically contiguous byte window over a GPN list, and
-//! the iterator over its physically contiguous runs.
+//! the iterator over its runs.
 
 use core::fmt;
 
-use crate::error::{InvalidGpn, OutOfRange};
-use crate::AddressRange;
-
-/// Size of a guest page in bytes.
-pub const PAGE_SIZE: usize = 4096;
-
-/// log2 of [`PAGE_SIZE`].
-pub const PAGE_SHIFT: u32 = 12;
-
-/// The highest guest page number whose first byte has a 64-bit guest physical
-/// address: `2^52 - 1`.
-///
-/// Its last byte cannot be the inside of an [`AddressRange`] (the exclusive
-/// end would be 2^64), so a run covering it is rejected with [`InvalidGpn`].
-pub const MAX_GPN: u64 = u64::MAX >> PAGE_SHIFT;
-
-/// Converts a guest page number to the guest physical address of its first
-/// byte, refusing GPNs above [`MAX_GPN`] instead of wrapping.
-///
-/// ```
-/// use pagedrange::{gpn_to_gpa, MAX_GPN};
-/// assert_eq!(gpn_to_gpa(3), Ok(0x3000));
-/// assert!(gpn_to_gpa(MAX_GPN + 1).is_err());
-/// ```
-pub const fn gpn_to_gpa(gpn: u64) -> Result<u64, InvalidGpn> {
-    if gpn > MAX_GPN {
-        Err(InvalidGpn { gpn })
-    } else {
-        Ok(gpn << PAGE_SHIFT)
-    }
-}
-
-/// Converts a guest page number and a byte length into the address range of
-/// `len` bytes starting `offset` bytes into the page. Fails when any of those
-/// addresses (or the exclusive end) does not fit in 64 bits.
-pub fn gpn_range(gpn: u64, offset: usize, len: usize) -> Result<AddressRange, InvalidGpn> {
-    let bad = InvalidGpn { gpn };
-    let start = gpn_to_gpa(gpn)?
-        .checked_add(u64::try_from(offset).map_err(|_| bad)?)
-        .ok_or(bad)?;
-    AddressRange::from_start_len(start, u64::try_from(len).map_err(|_| bad)?).ok_or(bad)
-}
+use crate::cursor::Cursor;
+use crate::error::{InvalidGpn, OutOfRange, TransferError};
+use crate::memory::GuestMemory;
+use crate::page::{pages_spanned, Pos, PosError, PAGE_SIZE};
+use crate::span::Span;
+use crate::{AddressRange, PagedRangeReader, PagedRangeWriter};
 
 /// A byte window over a list of guest page numbers.
 ///
@@ -64,8 +28,8 @@ pub fn gpn_range(gpn: u64, offset: usize, len: usize) -> Result<AddressRange, In
 /// ```
 ///
 /// Pages `0x7f3` and `0x7f4` are physically adjacent, so [`ranges`] yields
-/// them as a single [`AddressRange`]; GPN `0x120` and `0x555` each start a
-/// new run.
+/// them as a single run, one [`AddressRange`]; GPN `0x120` and `0x555`
+/// each start a new run.
 ///
 /// `PagedRange` is `Copy` and borrows the list; every operation that narrows
 /// the window (`skip`, `truncate`, `subrange`, `split`) is O(1) and keeps the
@@ -75,10 +39,9 @@ pub fn gpn_range(gpn: u64, offset: usize, len: usize) -> Result<AddressRange, In
 /// [`ranges`]: PagedRange::ranges
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PagedRange<'a> {
-    /// Start of the window in the flat byte space of `gpns`.
-    start: usize,
-    /// End (exclusive) of the window; `start <= end <= gpns.len() * PAGE_SIZE`.
-    end: usize,
+    /// The window in the flat byte space of `gpns`; its end is at most
+    /// `gpns.len() * PAGE_SIZE`.
+    span: Span,
     gpns: &'a [u64],
 }
 
@@ -98,57 +61,48 @@ impl<'a> PagedRange<'a> {
         // A list so long that its byte size overflows usize can hold any
         // window expressible in usize.
         let available = gpns.len().saturating_mul(PAGE_SIZE);
-        let err = OutOfRange {
-            offset,
-            len,
-            available,
-        };
-        let end = offset.checked_add(len).ok_or(err)?;
-        if end > available {
-            return Err(err);
-        }
         Ok(Self {
-            start: offset,
-            end,
+            span: Span::within(offset, len, available)?,
             gpns,
         })
+    }
+
+    /// A window from a span already known to fit `gpns`.
+    pub(crate) const fn from_span(span: Span, gpns: &'a [u64]) -> Self {
+        Self { span, gpns }
     }
 
     /// The empty window over an empty list.
     pub const fn empty() -> Self {
         Self {
-            start: 0,
-            end: 0,
+            span: Span { start: 0, len: 0 },
             gpns: &[],
         }
     }
 
     /// Number of bytes in the window.
     pub const fn len(&self) -> usize {
-        self.end - self.start
+        self.span.len
     }
 
     /// True when the window holds no byte.
     pub const fn is_empty(&self) -> bool {
-        self.start == self.end
+        self.span.len == 0
     }
 
     /// Byte offset of the window's first byte within its first page
     /// (`gpns()[0]`); always less than [`PAGE_SIZE`].
     pub const fn offset(&self) -> usize {
-        self.start % PAGE_SIZE
+        self.span.start % PAGE_SIZE
     }
 
     /// The pages the window covers, partially or fully: the first is the page
     /// holding byte 0 of the window, the last the page holding its last byte.
     /// Empty for an empty window.
     pub fn gpns(&self) -> &'a [u64] {
-        if self.is_empty() {
-            return &[];
-        }
-        let first = self.start / PAGE_SIZE;
-        let last = self.end.div_ceil(PAGE_SIZE);
-        &self.gpns[first..last]
+        let first = self.span.start / PAGE_SIZE;
+        let count = pages_spanned(self.span.start, self.span.len);
+        self.gpns.get(first..first + count).unwrap_or(&[])
     }
 
     /// The whole list this window was made from, and the window's start in
@@ -156,25 +110,12 @@ impl<'a> PagedRange<'a> {
     /// rebuilds `self`. Useful to store a window beside an owned copy of its
     /// list.
     pub const fn parts(&self) -> (usize, &'a [u64]) {
-        (self.start, self.gpns)
+        (self.span.start, self.gpns)
     }
 
     /// The window of `len` bytes starting `offset` bytes into this one.
     pub fn try_subrange(&self, offset: usize, len: usize) -> Result<Self, OutOfRange> {
-        let err = OutOfRange {
-            offset,
-            len,
-            available: self.len(),
-        };
-        let end = offset.checked_add(len).ok_or(err)?;
-        if end > self.len() {
-            return Err(err);
-        }
-        Ok(Self {
-            start: self.start + offset,
-            end: self.start + end,
-            gpns: self.gpns,
-        })
+        Ok(Self::from_span(self.span.sub(offset, len)?, self.gpns))
     }
 
     /// The window of `len` bytes starting `offset` bytes into this one.
@@ -192,14 +133,7 @@ impl<'a> PagedRange<'a> {
 
     /// Drops the first `len` bytes of the window.
     pub fn try_skip(&mut self, len: usize) -> Result<(), OutOfRange> {
-        *self = self
-            .try_subrange(len, self.len().saturating_sub(len))
-            .map_err(|_| OutOfRange {
-                offset: 0,
-                len,
-                available: self.len(),
-            })?;
-        Ok(())
+        self.span.skip(len)
     }
 
     /// Drops the first `len` bytes of the window.
@@ -215,8 +149,7 @@ impl<'a> PagedRange<'a> {
 
     /// Shortens the window to its first `len` bytes.
     pub fn try_truncate(&mut self, len: usize) -> Result<(), OutOfRange> {
-        *self = self.try_subrange(0, len)?;
-        Ok(())
+        self.span.truncate(len)
     }
 
     /// Shortens the window to its first `len` bytes.
@@ -232,9 +165,11 @@ impl<'a> PagedRange<'a> {
 
     /// Splits the window at byte `offset` into `..offset` and `offset..`.
     pub fn try_split(&self, offset: usize) -> Result<(Self, Self), OutOfRange> {
-        let front = self.try_subrange(0, offset)?;
-        let back = self.try_subrange(offset, self.len() - offset)?;
-        Ok((front, back))
+        let (front, back) = self.span.split(offset)?;
+        Ok((
+            Self::from_span(front, self.gpns),
+            Self::from_span(back, self.gpns),
+        ))
     }
 
     /// Splits the window at byte `offset` into `..offset` and `offset..`.
@@ -249,53 +184,10 @@ impl<'a> PagedRange<'a> {
         }
     }
 
-    /// Computes the first run of physically adjacent pages without consuming
-    /// it: `(address range, byte length)`.
+    /// Where a walk of the window starts.
     #[inline(always)]
-    fn front_run(&self) -> Option<Result<(AddressRange, usize), InvalidGpn>> {
-        if self.is_empty() {
-            return None;
-        }
-        let first = self.start / PAGE_SIZE;
-        // The pages holding the window's bytes from its first on.
-        let pages = &self.gpns[first..=(self.end - 1) / PAGE_SIZE];
-        let head = pages[0];
-        // Count the pages continuing the run. A wrap from u64::MAX to 0
-        // counts as adjacent here, but such a run never passes the range
-        // check below (its head would be above MAX_GPN, or its end past
-        // 2^64), so it is reported as invalid all the same.
-        let mut n = 1;
-        while n < pages.len() && pages[n] == pages[n - 1].wrapping_add(1) {
-            n += 1;
-        }
-        let run_end = (first + n).saturating_mul(PAGE_SIZE).min(self.end);
-        let len = run_end - self.start;
-        if head <= MAX_GPN {
-            // usize is at most 64 bits on every supported target.
-            let start = (head << PAGE_SHIFT) | (self.start % PAGE_SIZE) as u64;
-            if let Some(end) = start.checked_add(len as u64) {
-                return Some(Ok((AddressRange { start, end }, len)));
-            }
-        }
-        Some(Err(Self::blame(&pages[..n])))
-    }
-
-    /// The page to blame for a run that cannot be addressed: the first one
-    /// above MAX_GPN, or MAX_GPN itself (whose last byte has no exclusive
-    /// end), or the first page after a wrap.
-    #[cold]
-    fn blame(run: &[u64]) -> InvalidGpn {
-        let mut prev: Option<u64> = None;
-        for &gpn in run {
-            let wrapped = prev.is_some_and(|p| p.checked_add(1) != Some(gpn));
-            if gpn >= MAX_GPN || wrapped {
-                return InvalidGpn { gpn };
-            }
-            prev = Some(gpn);
-        }
-        InvalidGpn {
-            gpn: run[run.len() - 1],
-        }
+    pub(crate) fn pos(&self) -> Pos<'a> {
+        Pos::new(self.gpns, self.span.start, self.span.len)
     }
 
     /// Removes the first run of physically adjacent pages from the window and
@@ -304,30 +196,62 @@ impl<'a> PagedRange<'a> {
     /// Returns `None` when the window is empty. On an invalid GPN the window
     /// is left unchanged and the error is returned.
     pub fn pop_front_range(&mut self) -> Option<Result<AddressRange, InvalidGpn>> {
-        let run = self.front_run()?;
-        Some(run.map(|(range, len)| {
-            self.start += len;
-            range
-        }))
+        let mut it = self.ranges();
+        let item = it.next()?;
+        if item.is_ok() {
+            let _ = self.span.skip(self.span.len - it.remaining());
+        }
+        Some(item)
     }
 
     /// Iterates over the window's runs of physically adjacent pages, in
     /// order, as guest address ranges. See [`PagedRangeRangeIter`].
     pub fn ranges(&self) -> PagedRangeRangeIter<'a> {
         PagedRangeRangeIter {
-            range: *self,
+            pos: self.pos(),
             failed: false,
         }
     }
 
-    /// Internal: the first run and its length, consuming it.
+    /// A cursor at the window's first byte.
     #[inline(always)]
-    pub(crate) fn pop_front_run(&mut self) -> Option<Result<(AddressRange, usize), InvalidGpn>> {
-        let run = self.front_run()?;
-        if let Ok((_, len)) = run {
-            self.start += len;
-        }
-        Some(run)
+    pub(crate) fn cursor(&self) -> Cursor<crate::cursor::OneWindow<'a>> {
+        Cursor::one(self)
+    }
+
+    /// Reads the first `dst.len()` bytes of the window into `dst`, one
+    /// backend call per run.
+    pub fn read<M: GuestMemory + ?Sized>(
+        &self,
+        mem: &M,
+        dst: &mut [u8],
+    ) -> Result<(), TransferError> {
+        self.cursor().read(mem, dst)
+    }
+
+    /// Writes `src` over the first `src.len()` bytes of the window.
+    pub fn write<M: GuestMemory + ?Sized>(&self, mem: &M, src: &[u8]) -> Result<(), TransferError> {
+        self.cursor().write(mem, src)
+    }
+
+    /// Sets the first `len` bytes of the window to `value`.
+    pub fn fill<M: GuestMemory + ?Sized>(
+        &self,
+        mem: &M,
+        value: u8,
+        len: usize,
+    ) -> Result<(), TransferError> {
+        self.cursor().fill(mem, value, len)
+    }
+
+    /// A cursor reading the window from its first byte.
+    pub fn reader<'m, M: GuestMemory + ?Sized>(&self, mem: &'m M) -> PagedRangeReader<'a, 'm, M> {
+        PagedRangeReader::new(*self, mem)
+    }
+
+    /// A cursor writing the window from its first byte.
+    pub fn writer<'m, M: GuestMemory + ?Sized>(&self, mem: &'m M) -> PagedRangeWriter<'a, 'm, M> {
+        PagedRangeWriter::new(*self, mem)
     }
 }
 
@@ -347,7 +271,7 @@ impl fmt::Debug for PagedRange<'_> {
     }
 }
 
-/// Iterator over the physically contiguous runs of a [`PagedRange`], from
+/// Iterator over the runs of a [`PagedRange`], from
 /// [`PagedRange::ranges`].
 ///
 /// Each item is one run of numerically consecutive GPNs, coalesced into a
@@ -356,7 +280,7 @@ impl fmt::Debug for PagedRange<'_> {
 /// iterator yields `Err(InvalidGpn)` once and then ends.
 #[derive(Clone, Debug)]
 pub struct PagedRangeRangeIter<'a> {
-    range: PagedRange<'a>,
+    pos: Pos<'a>,
     failed: bool,
 }
 
@@ -366,7 +290,7 @@ impl PagedRangeRangeIter<'_> {
         if self.failed {
             0
         } else {
-            self.range.len()
+            self.pos.left()
         }
     }
 }
@@ -374,13 +298,23 @@ impl PagedRangeRangeIter<'_> {
 impl Iterator for PagedRangeRangeIter<'_> {
     type Item = Result<AddressRange, InvalidGpn>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
+        if self.failed || self.pos.left() == 0 {
             return None;
         }
-        let item = self.range.pop_front_range()?;
-        self.failed = item.is_err();
-        Some(item)
+        match self.pos.next_run(usize::MAX) {
+            Ok(run) => Some(Ok(run.range())),
+            Err(PosError::Gpn(e)) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+            // A PagedRange never reaches past its list.
+            Err(PosError::Short) => {
+                self.failed = true;
+                None
+            }
+        }
     }
 }
 
@@ -389,31 +323,13 @@ impl core::iter::FusedIterator for PagedRangeRangeIter<'_> {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::page::MAX_GPN;
 
     const P: usize = PAGE_SIZE;
     const PU: u64 = PAGE_SIZE as u64;
 
     fn runs(r: &PagedRange<'_>) -> Vec<AddressRange> {
         r.ranges().collect::<Result<_, _>>().unwrap()
-    }
-
-    #[test]
-    fn gpn_conversion() {
-        assert_eq!(gpn_to_gpa(0), Ok(0));
-        assert_eq!(gpn_to_gpa(1), Ok(0x1000));
-        assert_eq!(gpn_to_gpa(MAX_GPN), Ok(u64::MAX - 0xfff));
-        assert_eq!(
-            gpn_to_gpa(MAX_GPN + 1),
-            Err(InvalidGpn { gpn: MAX_GPN + 1 })
-        );
-        assert_eq!(gpn_to_gpa(u64::MAX), Err(InvalidGpn { gpn: u64::MAX }));
-        assert_eq!(gpn_range(2, 10, 20), Ok(AddressRange::from(0x200a..0x201e)));
-        // The last byte of the last page has no exclusive end in 64 bits.
-        assert!(gpn_range(MAX_GPN, 0, P).is_err());
-        assert_eq!(
-            gpn_range(MAX_GPN, 0, P - 1),
-            Ok(AddressRange::from(u64::MAX - 0xfff..u64::MAX))
-        );
     }
 
     /// The spec's picture: starts inside GPN_0, covers GPN_1 and GPN_2 fully,

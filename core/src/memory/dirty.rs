@@ -1,24 +1,19 @@
 //! Dirty page logging for live migration: a wrapper that records which
 //! guest pages writes and fills changed.
 
-use core::ffi::c_void;
+use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::GuestMemory;
 use crate::error::{InvalidGpn, MemoryFault, TransferError};
-use crate::paged_range::{PAGE_SHIFT, PAGE_SIZE};
+use crate::page::PAGE_SHIFT;
 use crate::PagedRange;
 
 /// Code a dirty-logged memory reports for a write to a page its bitmap does
 /// not cover (nothing is written).
 pub const FAULT_UNTRACKED: i32 = -2;
 
-/// Called after a successful write or fill of `len` bytes at guest address
-/// `gpa` (one call per run).
-pub type DirtyCallback = unsafe extern "C" fn(ctx: *mut c_void, gpa: u64, len: usize);
-
 /// Where dirty pages are recorded.
-#[derive(Debug)]
 pub enum DirtyLog {
     /// A caller-owned bitmap: bit `gpn % 64` of word `gpn / 64` stands for
     /// guest page `gpn`, for GPNs below `pages`. Bits are set atomically.
@@ -28,13 +23,22 @@ pub enum DirtyLog {
         /// Guest pages the bitmap covers.
         pages: u64,
     },
-    /// A callback told the guest bytes of each successful write run.
-    Callback {
-        /// The function.
-        f: DirtyCallback,
-        /// Its first argument.
-        ctx: *mut c_void,
-    },
+    /// A function told the guest address and length of each run written
+    /// successfully (one call per run).
+    Callback(Box<dyn Fn(u64, usize) + Send + Sync>),
+}
+
+impl fmt::Debug for DirtyLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DirtyLog::Bitmap { words, pages } => f
+                .debug_struct("Bitmap")
+                .field("words", words)
+                .field("pages", pages)
+                .finish(),
+            DirtyLog::Callback(_) => f.write_str("Callback"),
+        }
+    }
 }
 
 /// Why a dirty log was refused.
@@ -82,13 +86,10 @@ impl DirtyLog {
         })
     }
 
-    /// A log through `f(ctx, gpa, len)`.
-    ///
-    /// # Safety
-    /// `f` must be safe to call with `ctx` from any thread, concurrently,
-    /// while the log lives.
-    pub unsafe fn callback(f: DirtyCallback, ctx: *mut c_void) -> Self {
-        Self::Callback { f, ctx }
+    /// A log through `f(gpa, len)`, called after each run is written (from
+    /// the writing thread, concurrently when several threads write).
+    pub fn callback(f: impl Fn(u64, usize) + Send + Sync + 'static) -> Self {
+        Self::Callback(Box::new(f))
     }
 
     /// Refuses a write that the log could not record, before it happens.
@@ -134,8 +135,7 @@ impl DirtyLog {
                     gpn = (word + 1) * 64;
                 }
             }
-            // SAFETY: `DirtyLog::callback`'s contract.
-            DirtyLog::Callback { f, ctx } => unsafe { f(ctx, gpa, len) },
+            DirtyLog::Callback(ref f) => f(gpa, len),
         }
     }
 }
@@ -145,9 +145,9 @@ fn last_byte(gpa: u64, len: usize) -> Option<u64> {
     gpa.checked_add(u64::try_from(len).ok()?.checked_sub(1)?)
 }
 
-// SAFETY: the log holds a bitmap pointer accessed only atomically, or a
-// callback and context that `DirtyLog::callback`'s contract makes callable
-// from any thread.
+// SAFETY: the log holds a bitmap pointer accessed only atomically (per
+// `DirtyLog::bitmap`'s contract, from any thread), or a `Send + Sync`
+// function.
 unsafe impl Send for DirtyLog {}
 // SAFETY: as above.
 unsafe impl Sync for DirtyLog {}
@@ -253,12 +253,11 @@ impl<M: GuestMemory> GuestMemory for DirtyTracked<M> {
     }
 }
 
-const _: () = assert!(PAGE_SIZE == 1 << PAGE_SHIFT);
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::memory::BufferMemory;
+    use crate::page::PAGE_SIZE;
 
     #[test]
     fn bitmap_marks_exactly_the_written_pages() {

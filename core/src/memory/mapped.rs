@@ -1,7 +1,6 @@
 //! Guest RAM mapped into the host process: copies go straight through raw
 //! pointers, with no callback in between.
 
-use core::ffi::c_void;
 use core::fmt;
 
 use super::{GuestMemory, FAULT_UNMAPPED};
@@ -9,10 +8,6 @@ use crate::error::MemoryFault;
 
 /// One piece of guest RAM mapped into the host: guest physical addresses
 /// `gpa .. gpa + size` live at host addresses `host .. host + size`.
-///
-/// The layout is fixed (`#[repr(C)]`) so it crosses the C ABI as
-/// `pr_mapped_region`.
-#[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MappedRegion {
     /// First guest physical address of the region.
@@ -20,13 +15,8 @@ pub struct MappedRegion {
     /// Size of the region in bytes.
     pub size: u64,
     /// Host address where the region's first byte is mapped.
-    pub host: *mut c_void,
+    pub host: *mut u8,
 }
-
-static_assertions::assert_eq_size!(MappedRegion, [u64; 3]);
-static_assertions::const_assert_eq!(core::mem::offset_of!(MappedRegion, gpa), 0);
-static_assertions::const_assert_eq!(core::mem::offset_of!(MappedRegion, size), 8);
-static_assertions::const_assert_eq!(core::mem::offset_of!(MappedRegion, host), 16);
 
 /// Why a set of regions was refused.
 #[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
@@ -144,7 +134,7 @@ impl MappedMemory {
             table.push(Region {
                 gpa: r.gpa,
                 end,
-                host: r.host.cast(),
+                host: r.host,
             });
         }
         order.sort_unstable_by_key(|&i| table[i].gpa);
@@ -167,7 +157,7 @@ impl MappedMemory {
         self.regions.iter().map(|r| MappedRegion {
             gpa: r.gpa,
             size: r.end - r.gpa,
-            host: r.host.cast(),
+            host: r.host,
         })
     }
 

@@ -98,29 +98,4 @@ impl TransferError {
         }
     }
 
-    /// Bytes a transfer of `len` bytes that ended with `result` moved: the
-    /// distance a cursor advances.
-    pub(crate) fn moved(len: usize, result: &Result<(), Self>) -> usize {
-        match result {
-            Ok(()) => len,
-            Err(e) => e.done(),
-        }
-    }
-
-    /// The same error with `extra` more bytes counted as done; used when a
-    /// transfer is made of several pieces.
-    pub(crate) fn after(self, extra: usize) -> Self {
-        match self {
-            TransferError::OutOfRange(e) => TransferError::OutOfRange(e),
-            TransferError::InvalidGpn { done, gpn } => TransferError::InvalidGpn {
-                done: done.saturating_add(extra),
-                gpn,
-            },
-            TransferError::Memory { done, gpa, code } => TransferError::Memory {
-                done: done.saturating_add(extra),
-                gpa,
-                code,
-            },
-        }
-    }
 }

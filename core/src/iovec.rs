@@ -1,9 +1,11 @@
 //! Zero-copy export: the host `iovec`s behind a range in mapped guest
 //! memory, for `preadv`/`pwritev` straight into guest pages.
 
-use crate::error::{OutOfRange, TransferError};
+use core::ops::Deref;
+
+use crate::error::TransferError;
 use crate::memory::MappedMemory;
-use crate::{PagedRange, PagedRanges};
+use crate::{Buffer, PagedRange, PagedRanges, WindowList};
 
 /// What an iovec export produced.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -13,67 +15,6 @@ pub struct IovecExport {
     /// Bytes those entries cover, from the start of the range. Less than the
     /// length asked for when the array was too short.
     pub covered: usize,
-}
-
-/// Fills `out` with the host pieces of the first `len` bytes of `windows`
-/// (which hold `available` bytes), merging pieces that touch in host memory.
-fn export<'a>(
-    windows: impl Iterator<Item = PagedRange<'a>>,
-    available: usize,
-    len: usize,
-    mem: &MappedMemory,
-    out: &mut [libc::iovec],
-) -> Result<IovecExport, TransferError> {
-    if len > available {
-        return Err(TransferError::OutOfRange(OutOfRange {
-            offset: 0,
-            len,
-            available,
-        }));
-    }
-    let mut done = IovecExport::default();
-    for window in windows {
-        if done.covered == len {
-            break;
-        }
-        let mut window = window.subrange(0, window.len().min(len - done.covered));
-        while let Some(run) = window.pop_front_run() {
-            let (range, n) = run.map_err(|e| TransferError::InvalidGpn {
-                done: done.covered,
-                gpn: e.gpn,
-            })?;
-            let pieces = mem
-                .pieces(range.start, n)
-                .map_err(|f| TransferError::Memory {
-                    done: done.covered,
-                    gpa: f.gpa,
-                    code: f.code,
-                })?;
-            for piece in pieces {
-                let merged = done.count.checked_sub(1).is_some_and(|last| {
-                    let prev = &mut out[last];
-                    let touches =
-                        prev.iov_base.cast::<u8>().wrapping_add(prev.iov_len) == piece.host;
-                    if touches {
-                        prev.iov_len += piece.len;
-                    }
-                    touches
-                });
-                if !merged {
-                    let Some(slot) = out.get_mut(done.count) else {
-                        return Ok(done);
-                    };
-                    *slot = libc::iovec {
-                        iov_base: piece.host.cast(),
-                        iov_len: piece.len,
-                    };
-                    done.count += 1;
-                }
-                done.covered += piece.len;
-            }
-        }
-    }
-    Ok(done)
 }
 
 impl<'a> PagedRange<'a> {
@@ -91,7 +32,7 @@ impl<'a> PagedRange<'a> {
         len: usize,
         out: &mut [libc::iovec],
     ) -> Result<IovecExport, TransferError> {
-        export(core::iter::once(*self), self.len(), len, mem, out)
+        self.cursor().export_iovecs(mem, len, out)
     }
 }
 
@@ -107,7 +48,19 @@ where
         len: usize,
         out: &mut [libc::iovec],
     ) -> Result<IovecExport, TransferError> {
-        export(self.paged_ranges(), self.len(), len, mem, out)
+        self.cursor().export_iovecs(mem, len, out)
+    }
+}
+
+impl<L: Deref<Target = WindowList>> Buffer<L> {
+    /// [`PagedRange::iovecs`] for the buffer.
+    pub fn iovecs(
+        &self,
+        mem: &MappedMemory,
+        len: usize,
+        out: &mut [libc::iovec],
+    ) -> Result<IovecExport, TransferError> {
+        self.cursor().export_iovecs(mem, len, out)
     }
 }
 

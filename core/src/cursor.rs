@@ -1,0 +1,491 @@
+//! The one cursor and the one transfer engine.
+//!
+//! A [`Cursor`] is a place in a sequence of windows (which window, and the
+//! flat byte offset in its page list, i.e. page and offset) plus a limit:
+//! the bytes it may still move. Every read, write, fill and iovec export,
+//! of a single window or of a buffer, one-shot or streaming, from Rust or
+//! through the C ABI, runs here: the engine walks runs with
+//! [`Pos`](crate::page::Pos), calls the backend once per run, and counts the
+//! bytes done; the cursor then advances by exactly those bytes.
+
+use crate::error::{OutOfRange, TransferError};
+use crate::memory::GuestMemory;
+use crate::page::{Pos, PosError};
+use crate::span::Span;
+use crate::PagedRange;
+
+/// Where a [`Cursor`] takes its windows from, one after the other.
+///
+/// Implemented for the window sequences of this crate: a single window
+/// ([`OneWindow`]), an iterator of [`PagedRange`]s ([`IterWindows`]) and a
+/// [`WindowList`](crate::WindowList) ([`ListWindows`]).
+pub trait WindowSource {
+    /// The page list of the current window.
+    fn gpns(&self) -> &[u64];
+
+    /// Moves to the next window and returns its bytes in the flat byte
+    /// space of [`gpns`](Self::gpns), or `None` when there is none.
+    /// Windows may be empty; the cursor skips them.
+    fn next_window(&mut self) -> Option<WindowSpan>;
+}
+
+/// A window's bytes in the flat byte space of its page list: `len` bytes
+/// from byte `start`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WindowSpan {
+    /// First byte.
+    pub start: usize,
+    /// Bytes.
+    pub len: usize,
+}
+
+impl From<Span> for WindowSpan {
+    fn from(s: Span) -> Self {
+        Self {
+            start: s.start,
+            len: s.len,
+        }
+    }
+}
+
+/// A single window: the source of a [`PagedRange`]'s cursor.
+#[derive(Clone, Copy, Debug)]
+pub struct OneWindow<'a> {
+    gpns: &'a [u64],
+}
+
+impl WindowSource for OneWindow<'_> {
+    #[inline(always)]
+    fn gpns(&self) -> &[u64] {
+        self.gpns
+    }
+
+    #[inline(always)]
+    fn next_window(&mut self) -> Option<WindowSpan> {
+        None
+    }
+}
+
+/// The windows an iterator of [`PagedRange`]s yields: the source of a
+/// [`PagedRanges`](crate::PagedRanges) cursor.
+#[derive(Clone, Debug)]
+pub struct IterWindows<'a, I> {
+    gpns: &'a [u64],
+    rest: I,
+}
+
+impl<'a, I> IterWindows<'a, I> {
+    /// The windows `rest` yields; the cursor starts before the first.
+    pub(crate) fn new(rest: I) -> Self {
+        Self { gpns: &[], rest }
+    }
+}
+
+impl<'a, I: Iterator<Item = PagedRange<'a>>> WindowSource for IterWindows<'a, I> {
+    #[inline(always)]
+    fn gpns(&self) -> &[u64] {
+        self.gpns
+    }
+
+    fn next_window(&mut self) -> Option<WindowSpan> {
+        let w = self.rest.next()?;
+        let (start, gpns) = w.parts();
+        self.gpns = gpns;
+        Some(WindowSpan {
+            start,
+            len: w.len(),
+        })
+    }
+}
+
+/// One transfer: the host side of a read, write or fill.
+pub(crate) enum Transfer<'b> {
+    Read(&'b mut [u8]),
+    Write(&'b [u8]),
+    Fill(u8, usize),
+}
+
+impl Transfer<'_> {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Transfer::Read(d) => d.len(),
+            Transfer::Write(s) => s.len(),
+            Transfer::Fill(_, n) => *n,
+        }
+    }
+}
+
+impl PosError {
+    /// The transfer error for a walk that stopped after `done` bytes.
+    pub(crate) fn after(self, done: usize) -> TransferError {
+        match self {
+            PosError::Gpn(e) => TransferError::InvalidGpn { done, gpn: e.gpn },
+            // A window reaching past its page list: report the missing
+            // bytes as out of range, never read past the list.
+            PosError::Short => short(done),
+        }
+    }
+}
+
+/// The error for windows that end before the bytes they promised (a
+/// broken invariant of a caller-made source): out of range, never a read
+/// past a page list.
+#[cold]
+fn short(done: usize) -> TransferError {
+    TransferError::OutOfRange(OutOfRange {
+        offset: done,
+        len: 1,
+        available: done,
+    })
+}
+
+/// The engine: moves the first `want <= pos.left()` bytes at `pos`, the
+/// host side of `t` starting at `*done`, one backend call per run.
+/// `*done` counts every byte moved, also when a run fails.
+#[inline(always)]
+fn transfer_window<M: GuestMemory + ?Sized>(
+    pos: &mut Pos<'_>,
+    mem: &M,
+    t: &mut Transfer<'_>,
+    done: &mut usize,
+    want: usize,
+) -> Result<(), TransferError> {
+    let stop = *done + want;
+    // The operation is picked once per window, not once per run.
+    match t {
+        Transfer::Read(d) => each_run(pos, done, stop, |gpa, at, n| {
+            mem.read(gpa, &mut d[at..at + n])
+        }),
+        Transfer::Write(s) => each_run(pos, done, stop, |gpa, at, n| {
+            mem.write(gpa, &s[at..at + n])
+        }),
+        Transfer::Fill(v, _) => {
+            let v = *v;
+            each_run(pos, done, stop, |gpa, _, n| mem.fill(gpa, v, n))
+        }
+    }
+}
+
+#[inline(always)]
+fn each_run(
+    pos: &mut Pos<'_>,
+    done: &mut usize,
+    stop: usize,
+    mut op: impl FnMut(u64, usize, usize) -> Result<(), crate::MemoryFault>,
+) -> Result<(), TransferError> {
+    while *done < stop {
+        let run = pos.next_run(stop - *done).map_err(|e| e.after(*done))?;
+        op(run.gpa, *done, run.len).map_err(|f| TransferError::Memory {
+            done: *done,
+            gpa: f.gpa,
+            code: f.code,
+        })?;
+        *done += run.len;
+    }
+    Ok(())
+}
+
+/// A place in a sequence of windows, and the bytes it may still move.
+///
+/// The place is kept between calls (the window, and the flat offset of
+/// the next byte in that window's page list); a transfer starts there and
+/// the cursor moves by exactly the bytes done, also when a run fails. The
+/// readers and writers of this crate and the C ABI's `pr_reader` and
+/// `pr_writer` are cursors.
+#[derive(Clone, Debug)]
+pub struct Cursor<S> {
+    src: S,
+    /// The rest of the current window.
+    cur: Span,
+    /// Bytes this cursor may still move (its windows may hold more).
+    len: usize,
+}
+
+impl<'a> Cursor<OneWindow<'a>> {
+    /// A cursor over one window.
+    #[inline(always)]
+    pub(crate) fn one(range: &PagedRange<'a>) -> Self {
+        let (start, gpns) = range.parts();
+        Self {
+            src: OneWindow { gpns },
+            cur: Span {
+                start,
+                len: range.len(),
+            },
+            len: range.len(),
+        }
+    }
+
+    /// What is left, as a window over the original list.
+    pub(crate) fn remaining_window(&self) -> PagedRange<'a> {
+        PagedRange::from_span(
+            Span {
+                start: self.cur.start,
+                len: self.len,
+            },
+            self.src.gpns,
+        )
+    }
+}
+
+impl<S> Cursor<S> {
+    /// Bytes the cursor may still move.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the cursor can move nothing more.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Lowers the limit to at most `n` bytes.
+    pub(crate) fn limit_to(&mut self, n: usize) {
+        self.len = self.len.min(n);
+    }
+}
+
+impl<S: WindowSource> Cursor<S> {
+    /// A cursor at the start of `src`'s windows, limited to `len` bytes.
+    /// `first` is the window `src` stands on (empty: none yet).
+    pub(crate) fn new(src: S, first: WindowSpan, len: usize) -> Self {
+        Self {
+            src,
+            cur: Span {
+                start: first.start,
+                len: first.len,
+            },
+            len,
+        }
+    }
+
+    /// The error for asking `n` bytes.
+    fn refuse(&self, n: usize) -> TransferError {
+        TransferError::OutOfRange(OutOfRange {
+            offset: 0,
+            len: n,
+            available: self.len,
+        })
+    }
+
+    /// The current window, moving on to the next non-empty one when it is
+    /// used up; `None` when the windows end.
+    #[inline(always)]
+    fn current(&mut self) -> Option<Span> {
+        while self.cur.len == 0 {
+            let next = self.src.next_window()?;
+            self.cur = Span {
+                start: next.start,
+                len: next.len,
+            };
+        }
+        Some(self.cur)
+    }
+
+    /// Moves `t.len()` bytes at the cursor and advances by the bytes done.
+    #[inline]
+    pub(crate) fn transfer<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        mut t: Transfer<'_>,
+    ) -> Result<(), TransferError> {
+        let total = t.len();
+        if total > self.len {
+            return Err(self.refuse(total));
+        }
+        let mut done = 0;
+        let result = loop {
+            if done == total {
+                break Ok(());
+            }
+            let Some(cur) = self.current() else {
+                break Err(short(done));
+            };
+            let want = cur.len.min(total - done);
+            let before = done;
+            let mut pos = Pos::new(self.src.gpns(), cur.start, cur.len);
+            let r = transfer_window(&mut pos, mem, &mut t, &mut done, want);
+            // `done - before <= cur.len`: cannot fail.
+            let _ = self.cur.skip(done - before);
+            if r.is_err() {
+                break r;
+            }
+        };
+        self.len -= done;
+        result
+    }
+
+    /// Reads `dst.len()` bytes and advances past them.
+    pub fn read<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        dst: &mut [u8],
+    ) -> Result<(), TransferError> {
+        self.transfer(mem, Transfer::Read(dst))
+    }
+
+    /// Writes `src` and advances past it.
+    pub fn write<M: GuestMemory + ?Sized>(&mut self, mem: &M, src: &[u8]) -> Result<(), TransferError> {
+        self.transfer(mem, Transfer::Write(src))
+    }
+
+    /// Sets the next `len` bytes to `value` and advances past them.
+    pub fn fill<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        value: u8,
+        len: usize,
+    ) -> Result<(), TransferError> {
+        self.transfer(mem, Transfer::Fill(value, len))
+    }
+
+    /// Advances past `n` bytes without touching them; refuses (moving
+    /// nothing) more than [`len`](Self::len).
+    pub fn skip(&mut self, n: usize) -> Result<(), OutOfRange> {
+        if n > self.len {
+            return Err(OutOfRange {
+                offset: 0,
+                len: n,
+                available: self.len,
+            });
+        }
+        let mut left = n;
+        while left > 0 {
+            let Some(cur) = self.current() else {
+                break;
+            };
+            let step = cur.len.min(left);
+            let _ = self.cur.skip(step);
+            left -= step;
+        }
+        self.len -= n - left;
+        Ok(())
+    }
+
+    /// The rest of the current window (cut to the limit) as a span of the
+    /// source's current page list; the cursor advances past it.
+    pub(crate) fn take_span(&mut self) -> Option<Span> {
+        if self.len == 0 {
+            return None;
+        }
+        let cur = self.current()?;
+        let piece = Span {
+            start: cur.start,
+            len: cur.len.min(self.len),
+        };
+        let _ = self.cur.skip(piece.len);
+        self.len -= piece.len;
+        Some(piece)
+    }
+}
+
+impl<'a, I: Iterator<Item = PagedRange<'a>>> Cursor<IterWindows<'a, I>> {
+    /// The rest of the current window, cut to the limit; the cursor
+    /// advances past it.
+    pub(crate) fn next_window(&mut self) -> Option<PagedRange<'a>> {
+        let span = self.take_span()?;
+        Some(PagedRange::from_span(span, self.src.gpns))
+    }
+}
+
+impl<S: WindowSource + Clone> Cursor<S> {
+    /// Splits off a cursor over the next `n` bytes and advances this one
+    /// past them. Refuses (moving nothing) more than [`len`](Self::len).
+    pub fn limit(&mut self, n: usize) -> Result<Self, OutOfRange> {
+        let mut front = self.clone();
+        self.skip(n)?;
+        front.len = n;
+        Ok(front)
+    }
+}
+
+#[cfg(unix)]
+mod iovecs {
+    use super::*;
+    use crate::iovec::IovecExport;
+    use crate::memory::MappedMemory;
+
+    impl<S: WindowSource> Cursor<S> {
+        /// Writes to `out` the host iovecs of the next `len` bytes in
+        /// mapped memory, merging pieces that touch in host memory, and
+        /// advances past the bytes they cover.
+        ///
+        /// When `out` is too short it is filled and the export covers
+        /// less than `len` bytes. A run outside the mapped regions fails
+        /// with [`TransferError::Memory`] (its `done` is the bytes covered
+        /// before it; the cursor advances by those).
+        pub fn export_iovecs(
+            &mut self,
+            mem: &MappedMemory,
+            len: usize,
+            out: &mut [libc::iovec],
+        ) -> Result<IovecExport, TransferError> {
+            if len > self.len {
+                return Err(self.refuse(len));
+            }
+            let mut done = IovecExport::default();
+            let result = self.export_into(mem, len, out, &mut done);
+            self.len -= done.covered;
+            result.map(|()| done)
+        }
+
+        fn export_into(
+            &mut self,
+            mem: &MappedMemory,
+            len: usize,
+            out: &mut [libc::iovec],
+            done: &mut IovecExport,
+        ) -> Result<(), TransferError> {
+            while done.covered < len {
+                let Some(cur) = self.current() else {
+                    return Err(short(done.covered));
+                };
+                let mut pos = Pos::new(self.src.gpns(), cur.start, cur.len);
+                let stop = done.covered + cur.len.min(len - done.covered);
+                while done.covered < stop {
+                    let run = pos
+                        .next_run(stop - done.covered)
+                        .map_err(|e| e.after(done.covered))?;
+                    let pieces =
+                        mem.pieces(run.gpa, run.len)
+                            .map_err(|f| TransferError::Memory {
+                                done: done.covered,
+                                gpa: f.gpa,
+                                code: f.code,
+                            })?;
+                    for piece in pieces {
+                        if !merge(out, done, piece.host, piece.len) {
+                            return Ok(());
+                        }
+                        let _ = self.cur.skip(piece.len);
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// Adds a piece to the export, merging it into the last entry when it
+    /// continues it in host memory. False when `out` is full.
+    #[inline(always)]
+    fn merge(out: &mut [libc::iovec], done: &mut IovecExport, host: *mut u8, len: usize) -> bool {
+        if let Some(last) = done.count.checked_sub(1).and_then(|i| out.get_mut(i)) {
+            if last.iov_base.cast::<u8>().wrapping_add(last.iov_len) == host {
+                last.iov_len += len;
+                done.covered += len;
+                return true;
+            }
+        }
+        let Some(slot) = out.get_mut(done.count) else {
+            return false;
+        };
+        *slot = libc::iovec {
+            iov_base: host.cast(),
+            iov_len: len,
+        };
+        done.count += 1;
+        done.covered += len;
+        true
+    }
+}

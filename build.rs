@@ -1,5 +1,7 @@
-//! Generates `include/pagedrange.h` with cbindgen and gives the shared
-//! library its SONAME.
+//! Generates `pagedrange.h` with cbindgen into `OUT_DIR` (and nowhere
+//! else) and gives the shared library its SONAME. `scripts/gen-header.sh`
+//! copies the generated header to the committed `include/pagedrange.h`; a
+//! test fails when the two differ.
 
 use std::path::PathBuf;
 
@@ -25,7 +27,4 @@ fn main() {
 
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets this"));
     bindings.write_to_file(out_dir.join("pagedrange.h"));
-    // Rewrites the committed header only when it changed, so its timestamp
-    // (and the C builds depending on it) stays put otherwise.
-    bindings.write_to_file(crate_dir.join("include").join("pagedrange.h"));
 }

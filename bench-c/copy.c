@@ -11,12 +11,13 @@
  *              variant glibc's IFUNC resolver picked for this CPU)
  *   memcpy     glibc memcpy, called the same way
  * for sizes 16 B .. 1 MiB, in both directions (read: guest -> host,
- * write: host -> guest), for two alignments:
+ * write: host -> guest), for three alignments:
  *   aligned    guest and host buffers both page-aligned
  *   guest+100  guest side at page offset +100, host side at page offset +16
  *              (16-byte aligned, as from malloc, but not 32/64-aligned)
- * and a third, the common scatter/gather case of whole guest pages:
- *   host+16    guest side page-aligned, host side at page offset +16
+ *   host+16    guest side page-aligned, host side at page offset +16 (the
+ *              common scatter/gather case: whole guest pages, malloc'd host
+ *              buffer)
  * Sizes <= 256 KiB copy between the same two buffers every time (both hot
  * in L1/L2). 1 MiB copies rotate the guest side over a 64 MiB area (64
  * slots 1 MiB apart), as a device reading/writing many guest pages would;

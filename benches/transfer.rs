@@ -26,14 +26,13 @@ use std::time::Duration;
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use pagedrange::ffi::memory::{
+use pagedrange::{MappedMemory, MappedRegion, PagedRange};
+use pagedrange_ffi::memory::{
     pr_memory, pr_memory_free, pr_memory_new_callbacks, pr_memory_new_mapped,
 };
-use pagedrange::ffi::range::{
-    pr_range, pr_range_free, pr_range_new, pr_range_read, pr_range_write,
-};
-use pagedrange::ffi::{pr_transfer, PR_OK};
-use pagedrange::{MappedMemory, MappedRegion, MemoryOps, PagedRange};
+use pagedrange_ffi::range::{pr_range, pr_range_free, pr_range_new, pr_range_read, pr_range_write};
+use pagedrange_ffi::MemoryOps;
+use pagedrange_ffi::{pr_transfer, PR_OK};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 const PAGE: usize = 4096;
@@ -257,7 +256,8 @@ impl Setup {
         // (fields drop after use; the ffi handles are freed in Drop first).
         let mapped = unsafe { MappedMemory::new(&[region]) }.expect("mapped memory");
         let mut ffi_mapped = std::ptr::null_mut();
-        assert_eq!(pr_memory_new_mapped(&region, 1, &mut ffi_mapped), PR_OK);
+        let ffi_region = pagedrange_ffi::MappedRegion::from(region);
+        assert_eq!(pr_memory_new_mapped(&ffi_region, 1, &mut ffi_mapped), PR_OK);
         let ctx = Box::new(CbCtx {
             ram: host,
             size: RAM_SIZE as u64,

@@ -75,7 +75,7 @@ typedef struct pr_range pr_range;
 /**
  * A list of ranges read and written as one logical buffer (opaque).
  *
- * Holds its own references to the members' GPN lists: the pr_range handles
+ * Holds its own copy of the windows and their pages: the pr_range handles
  * it was built from may be freed at once. Calls taking a
  * `const pr_ranges *` may run concurrently; skip, truncate and push need
  * exclusive use.
@@ -185,11 +185,9 @@ typedef struct pr_memory_ops {
 } pr_memory_ops;
 
 /**
- * One piece of guest RAM mapped into the host: guest physical addresses
- * `gpa .. gpa + size` live at host addresses `host .. host + size`.
- *
- * The layout is fixed (`#[repr(C)]`) so it crosses the C ABI as
- * `pr_mapped_region`.
+ * One piece of guest RAM mapped into this process: guest physical
+ * addresses `gpa .. gpa + size` live at host addresses
+ * `host .. host + size`.
  */
 typedef struct pr_mapped_region {
   /**
@@ -207,12 +205,8 @@ typedef struct pr_mapped_region {
 } pr_mapped_region;
 
 /**
- * A range of bytes in the guest physical address space, `start..end`
- * (the end is exclusive).
- *
- * This is what [`PagedRange::ranges`](crate::PagedRange::ranges) yields for
- * every run of physically adjacent guest pages. The layout is fixed
- * (`#[repr(C)]`) so the same value crosses the C ABI as `pr_address_range`.
+ * A guest physical address range `start .. end` (end exclusive), as
+ * pr_range_address_ranges and pr_ranges_address_ranges report runs.
  */
 typedef struct pr_address_range {
   /**
@@ -224,8 +218,6 @@ typedef struct pr_address_range {
    */
   uint64_t end;
 } pr_address_range;
-
-
 
 /**
  * Success.
@@ -325,6 +317,19 @@ pr_status pr_ranges_builder_push(struct pr_ranges_builder *b, uint64_t gpa, uint
  * PR_ERR_PANIC.
  */
 pr_status pr_ranges_builder_finish(const struct pr_ranges_builder *b, struct pr_ranges **out);
+
+/**
+ * Makes `rs` hold the windows built so far (as pr_ranges_builder_finish
+ * would, but into an existing buffer), replacing what it held and any
+ * skip or truncate. `rs`'s memory is reused when no other handle shares
+ * its windows, so a device that releases its cursors
+ * (pr_reader_release, pr_writer_release) or resets them to another buffer
+ * before the next request refills without allocating. Otherwise `rs`
+ * gets new memory and the other handles keep the old windows.
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`b` or `rs`), PR_ERR_PANIC.
+ */
+pr_status pr_ranges_builder_finish_into(const struct pr_ranges_builder *b, struct pr_ranges *rs);
 
 /**
  * Removes every segment from the builder, keeping its limits, so it can be
@@ -467,6 +472,97 @@ size_t pr_writer_remaining(const struct pr_writer *w);
  * NULL is a no-op.
  */
 void pr_writer_free(struct pr_writer *w);
+
+/**
+ * Points the reader at the first byte of the window of `r` (as it is now),
+ * keeping its memory: a reader is reused for the next request instead of
+ * freed and created again. It then holds a reference to `r`'s GPN list
+ * (and drops the one it held), as pr_reader_new does. Never allocates.
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`rd` or `r`), PR_ERR_PANIC.
+ */
+pr_status pr_reader_reset(struct pr_reader *rd, const struct pr_range *r);
+
+/**
+ * Points the reader at the first byte of the buffer `rs` (as it is now),
+ * keeping its memory (see pr_reader_reset). Never allocates.
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`rd` or `rs`), PR_ERR_PANIC.
+ */
+pr_status pr_ranges_reader_reset(struct pr_reader *rd, const struct pr_ranges *rs);
+
+/**
+ * Drops the reader's reference to its range or buffer; the reader then
+ * has nothing left to read until it is reset. Lets
+ * pr_ranges_builder_finish_into reuse the buffer's memory (it copies a
+ * buffer that another handle still shares). NULL is a no-op.
+ */
+void pr_reader_release(struct pr_reader *rd);
+
+/**
+ * Writes the host `struct iovec`s of the next `len` bytes of the reader in
+ * mapped guest memory (for `pwritev` straight from guest pages) and
+ * advances past the bytes they cover. Pieces adjacent in host memory are
+ * merged. Outputs and errors as for pr_range_iovecs: when the array is
+ * too short, `*covered < len` and the status is PR_ERR_BUFFER_TOO_SMALL
+ * (the reader advanced by `*covered`); on PR_ERR_MEMORY the reader
+ * advanced by `*covered`, the bytes before the unmapped run.
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`rd`, `iov_count`, `covered`, or `iov`
+ * with `iov_capacity > 0`), PR_ERR_INVALID_ARGUMENT (the reader's memory
+ * is not mapped), PR_ERR_OUT_OF_RANGE (`len` exceeds
+ * pr_reader_remaining; nothing moves), PR_ERR_BUFFER_TOO_SMALL,
+ * PR_ERR_MEMORY, PR_ERR_INVALID_GPN, PR_ERR_PANIC.
+ */
+pr_status pr_reader_iovecs(struct pr_reader *rd, size_t len, struct iovec *iov, size_t iov_capacity, size_t *iov_count, size_t *covered);
+
+/**
+ * Points the writer at the first byte of the window of `r` (as it is now),
+ * keeping its memory (see pr_reader_reset). Never allocates.
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`w` or `r`), PR_ERR_PANIC.
+ */
+pr_status pr_writer_reset(struct pr_writer *w, const struct pr_range *r);
+
+/**
+ * Points the writer at the first byte of the buffer `rs` (as it is now),
+ * keeping its memory (see pr_reader_reset). Never allocates.
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`w` or `rs`), PR_ERR_PANIC.
+ */
+pr_status pr_ranges_writer_reset(struct pr_writer *w, const struct pr_ranges *rs);
+
+/**
+ * Drops the writer's reference to its range or buffer (see
+ * pr_reader_release). NULL is a no-op.
+ */
+void pr_writer_release(struct pr_writer *w);
+
+/**
+ * Advances the writer past `len` bytes without writing them.
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`w`), PR_ERR_OUT_OF_RANGE (`len` exceeds
+ * pr_writer_remaining; nothing moves), PR_ERR_PANIC.
+ */
+pr_status pr_writer_skip(struct pr_writer *w, size_t len);
+
+/**
+ * Writes the host `struct iovec`s of the next `len` bytes of the writer in
+ * mapped guest memory (for `preadv` straight into guest pages) and
+ * advances past the bytes they cover, with the outputs of
+ * pr_reader_iovecs. Since the IO through them is invisible to the
+ * library, a memory with dirty logging marks the pages they cover when
+ * they are exported; an export the log cannot record fails with
+ * PR_ERR_MEMORY (fault_code -2, `*iov_count` 0), marks nothing and leaves
+ * the writer where it was.
+ *
+ * Errors: PR_ERR_NULL_ARGUMENT (`w`, `iov_count`, `covered`, or `iov` with
+ * `iov_capacity > 0`), PR_ERR_INVALID_ARGUMENT (the writer's memory is not
+ * mapped), PR_ERR_OUT_OF_RANGE (`len` exceeds pr_writer_remaining; nothing
+ * moves), PR_ERR_BUFFER_TOO_SMALL, PR_ERR_MEMORY, PR_ERR_INVALID_GPN,
+ * PR_ERR_PANIC.
+ */
+pr_status pr_writer_iovecs(struct pr_writer *w, size_t len, struct iovec *iov, size_t iov_capacity, size_t *iov_count, size_t *covered);
 
 /**
  * Creates guest memory served by callbacks.
@@ -745,8 +841,11 @@ pr_status pr_ranges_new(const struct pr_range *const *ranges, size_t count, stru
  *
  * Errors: PR_ERR_NULL_ARGUMENT (`rs` or `r`), PR_ERR_INVALID_ARGUMENT (the
  * total length would overflow size_t), PR_ERR_ALLOCATION, PR_ERR_PANIC. On
- * error the buffer describes the same bytes as before. O(1) amortized,
- * except the first push after a truncate, which compacts the members.
+ * error the buffer describes the same bytes as before. Copies `r`'s pages:
+ * O(1) amortized per page, except the first push after a skip or
+ * truncate, which compacts the buffer, and a push to a buffer that
+ * another handle (a cursor, a range from pr_ranges_get) shares, which
+ * copies it first.
  */
 pr_status pr_ranges_push(struct pr_ranges *rs, const struct pr_range *r);
 

@@ -1,21 +1,34 @@
 #!/usr/bin/env bash
-# Fails when include/pagedrange.h differs from what the code generates, or
-# when an exported function in it lacks a doc comment.
+# Fails when include/pagedrange.h differs from what the code generates
+# (build.rs writes it into cargo's OUT_DIR), when it is not committed, when
+# an exported function in it lacks a doc comment or its list of errors, or
+# when a comment carries Rust syntax (rustdoc links, attributes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 header=include/pagedrange.h
-# build.rs regenerates the header in place (only when it changed).
-cargo build --quiet
+generated=$(scripts/gen-header.sh --print-path)
 
 if ! git ls-files --error-unmatch "$header" >/dev/null 2>&1; then
     echo "check-header: $header is not committed" >&2
     exit 1
 fi
+if ! cmp -s "$generated" "$header"; then
+    echo "check-header: $header differs from the header the code generates:" >&2
+    diff -u "$header" "$generated" | head -40 >&2 || true
+    echo "run scripts/gen-header.sh and commit $header" >&2
+    exit 1
+fi
 if ! git diff --quiet -- "$header"; then
-    echo "check-header: the committed $header differs from the generated one:" >&2
-    git --no-pager diff --stat -- "$header" >&2
-    echo "run 'cargo build' and commit $header" >&2
+    echo "check-header: $header has uncommitted changes" >&2
+    exit 1
+fi
+# A C header reads like C: no rustdoc link syntax, no Rust paths or
+# attributes in its comments.
+rusty=$(grep -nE '\]\((crate|super|self)::|\[`[^]]*`\]|#\[|crate::|Option<|&mut |&\[' "$header" || true)
+if [ -n "$rusty" ]; then
+    echo "check-header: Rust syntax in the comments of $header:" >&2
+    echo "$rusty" >&2
     exit 1
 fi
 

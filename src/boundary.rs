@@ -10,18 +10,22 @@ use core::ptr::NonNull;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use super::status::{
-    pr_status, PR_ERR_INVALID_ARGUMENT, PR_ERR_NULL_ARGUMENT, PR_ERR_PANIC, PR_OK,
+use crate::status::{
+    pr_status, Failure, PR_ERR_INVALID_ARGUMENT, PR_ERR_NULL_ARGUMENT, PR_ERR_PANIC, PR_OK,
 };
 
 /// Result type of exported bodies.
-pub(crate) type FfiResult<T = ()> = Result<T, pr_status>;
+pub(crate) type FfiResult<T = ()> = Result<T, Failure>;
+
+/// The NULL-argument failure.
+pub(crate) const NULL: Failure = Failure(PR_ERR_NULL_ARGUMENT);
 
 /// Runs an exported function's body: a panic becomes [`PR_ERR_PANIC`].
+#[inline(always)]
 pub(crate) fn guard(body: impl FnOnce() -> FfiResult) -> pr_status {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => PR_OK,
-        Ok(Err(status)) => status,
+        Ok(Err(Failure(status))) => status,
         Err(_) => PR_ERR_PANIC,
     }
 }
@@ -62,7 +66,7 @@ pub(crate) fn to_arc_ptr<C: ArcCastable>(value: C::Rust) -> *const C {
 /// not call a mutating function on it concurrently).
 pub(crate) unsafe fn try_ref<'a, C: Castable>(ptr: *const C) -> FfiResult<&'a C::Rust> {
     // SAFETY: per the contract, a non-NULL pointer refers to a live C::Rust.
-    unsafe { ptr.cast::<C::Rust>().as_ref() }.ok_or(PR_ERR_NULL_ARGUMENT)
+    unsafe { ptr.cast::<C::Rust>().as_ref() }.ok_or(NULL)
 }
 
 /// Borrows the value behind a Box handle mutably, refusing NULL.
@@ -73,7 +77,7 @@ pub(crate) unsafe fn try_ref<'a, C: Castable>(ptr: *const C) -> FfiResult<&'a C:
 pub(crate) unsafe fn try_mut<'a, C: BoxCastable>(ptr: *mut C) -> FfiResult<&'a mut C::Rust> {
     // SAFETY: per the contract, a non-NULL pointer refers to a live C::Rust
     // that nothing else uses meanwhile.
-    unsafe { ptr.cast::<C::Rust>().as_mut() }.ok_or(PR_ERR_NULL_ARGUMENT)
+    unsafe { ptr.cast::<C::Rust>().as_mut() }.ok_or(NULL)
 }
 
 /// Takes a new reference to the value behind an Arc handle, refusing NULL.
@@ -83,7 +87,7 @@ pub(crate) unsafe fn try_mut<'a, C: BoxCastable>(ptr: *mut C) -> FfiResult<&'a m
 /// still hold a reference.
 pub(crate) unsafe fn try_arc<C: ArcCastable>(ptr: *const C) -> FfiResult<Arc<C::Rust>> {
     if ptr.is_null() {
-        return Err(PR_ERR_NULL_ARGUMENT);
+        return Err(NULL);
     }
     let ptr = ptr.cast::<C::Rust>();
     // SAFETY: `ptr` came from Arc::into_raw and its reference is alive; we
@@ -120,7 +124,7 @@ pub(crate) unsafe fn free_arc<C: ArcCastable>(ptr: *const C) {
 
 /// Checks an out-parameter pointer: NULL is refused.
 pub(crate) fn out_ptr<T>(ptr: *mut T) -> FfiResult<NonNull<T>> {
-    NonNull::new(ptr).ok_or(PR_ERR_NULL_ARGUMENT)
+    NonNull::new(ptr).ok_or(NULL)
 }
 
 /// Stores `value` through an out-parameter checked by [`out_ptr`].
@@ -156,13 +160,13 @@ fn check_array<T>(ptr: *const T, count: usize) -> FfiResult<bool> {
         return Ok(false);
     }
     if ptr.is_null() {
-        return Err(PR_ERR_NULL_ARGUMENT);
+        return Err(NULL);
     }
     let fits = count
         .checked_mul(core::mem::size_of::<T>())
         .is_some_and(|bytes| bytes <= MAX_SLICE_BYTES);
     if !fits || !ptr.is_aligned() {
-        return Err(PR_ERR_INVALID_ARGUMENT);
+        return Err(Failure(PR_ERR_INVALID_ARGUMENT));
     }
     Ok(true)
 }

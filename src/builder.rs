@@ -1,14 +1,16 @@
 //! `pr_ranges_builder`: the fewest windows from guest byte segments.
 
-use super::boundary::{
-    free_boxed, guard, out_ptr, to_boxed_ptr, try_mut, write_out, BoxCastable, Castable,
+use std::sync::Arc;
+
+use pagedrange::{BuilderLimits, RangesBuilder};
+
+use crate::boundary::{
+    free_boxed, guard, out_ptr, to_boxed_ptr, try_mut, try_ref, write_opt, write_out, BoxCastable,
+    Castable,
 };
-use super::range::RangeHandle;
-use super::ranges::{pr_ranges, RangesHandle};
-use super::status::{
-    pr_status, PR_ERR_ALLOCATION, PR_ERR_INVALID_ARGUMENT, PR_ERR_LIMIT, PR_ERR_OUT_OF_RANGE,
-};
-use crate::{BuilderError, BuilderLimits, RangesBuilder};
+use crate::range::{give, Buf};
+use crate::ranges::pr_ranges;
+use crate::status::{pr_status, Failure};
 
 /// Collects guest byte segments (a virtio descriptor chain, an NVMe PRP or
 /// SGL list) into the fewest windows (opaque). One thread at a time.
@@ -36,18 +38,6 @@ pub struct pr_builder_limits {
 
 static_assertions::assert_eq_size!(pr_builder_limits, [u64; 3]);
 static_assertions::const_assert_eq!(core::mem::offset_of!(pr_builder_limits, max_bytes), 16);
-
-impl From<BuilderError> for pr_status {
-    fn from(e: BuilderError) -> Self {
-        match e {
-            BuilderError::Overflow { .. } => PR_ERR_OUT_OF_RANGE,
-            BuilderError::TooManyWindows { .. }
-            | BuilderError::TooManyPages { .. }
-            | BuilderError::TooManyBytes { .. } => PR_ERR_LIMIT,
-            BuilderError::Allocation { .. } => PR_ERR_ALLOCATION,
-        }
-    }
-}
 
 /// Creates a builder. `limits` may be NULL for the virtio defaults (at most
 /// 1024 windows, 2^32 - 1 bytes, and the pages those can span); a limit of 0
@@ -105,8 +95,8 @@ pub extern "C" fn pr_ranges_builder_push(
         b.push(gpa, len).map_err(|e| {
             // SAFETY: a non-NULL `error_index` is writable per the C
             // contract.
-            unsafe { super::boundary::write_opt(error_index, e.index()) };
-            pr_status::from(e)
+            unsafe { write_opt(error_index, e.index()) };
+            Failure::from(e)
         })
     })
 }
@@ -126,18 +116,33 @@ pub extern "C" fn pr_ranges_builder_finish(
     guard(|| {
         let out = out_ptr(out)?;
         // SAFETY: a live builder per the C contract.
-        let b = unsafe { super::boundary::try_ref(b) }?;
-        let root = RangeHandle::copy_list(b.gpns())?;
-        let mut rs = RangesHandle::default();
-        for i in 0..b.window_count() {
-            let window = b.window(i).ok_or(PR_ERR_INVALID_ARGUMENT)?;
-            let (start, _) = window.parts();
-            let own = crate::PagedRange::new(start, window.len(), root.list())
-                .ok_or(PR_ERR_INVALID_ARGUMENT)?;
-            rs.push(&root.derive_checked(own)?)?;
-        }
+        let b = unsafe { try_ref(b) }?;
+        let buf = Buf::new(Arc::new(b.list().clone()));
         // SAFETY: checked non-NULL; writable per the C contract.
-        unsafe { write_out(out, to_boxed_ptr::<pr_ranges>(rs)) };
+        unsafe { give(out, buf) };
+        Ok(())
+    })
+}
+
+/// Makes `rs` hold the windows built so far (as pr_ranges_builder_finish
+/// would, but into an existing buffer), replacing what it held and any
+/// skip or truncate. `rs`'s memory is reused when no other handle shares
+/// its windows, so a device that releases its cursors
+/// (pr_reader_release, pr_writer_release) or resets them to another buffer
+/// before the next request refills without allocating. Otherwise `rs`
+/// gets new memory and the other handles keep the old windows.
+///
+/// Errors: PR_ERR_NULL_ARGUMENT (`b` or `rs`), PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_ranges_builder_finish_into(
+    b: *const pr_ranges_builder,
+    rs: *mut pr_ranges,
+) -> pr_status {
+    guard(|| {
+        // SAFETY: live handles per the C contract; `rs` used by this thread
+        // only.
+        let (b, rs) = unsafe { (try_ref(b)?, try_mut(rs)?) };
+        rs.refill_from(b.list());
         Ok(())
     })
 }

@@ -1,10 +1,11 @@
-//! Guest memory reached through C function pointers and a context pointer:
-//! the shape the C ABI exposes as `pr_memory_ops`.
+//! The callback backend: guest memory reached through C function pointers
+//! and a context pointer (`pr_memory_ops`), implementing the core's
+//! `GuestMemory`.
 
 use core::ffi::{c_int, c_void};
 
-use super::GuestMemory;
-use crate::error::MemoryFault;
+use pagedrange::memory::FAULT_UNMAPPED;
+use pagedrange::{GuestMemory, MemoryFault};
 
 /// Reads `len` bytes at guest address `gpa` into `dst`. Returns 0 on
 /// success, any other value on failure.
@@ -143,7 +144,7 @@ impl GuestMemory for CallbackMemory {
             let n = (len - done).min(first);
             let at = gpa.checked_add(done as u64).ok_or(MemoryFault {
                 gpa,
-                code: super::FAULT_UNMAPPED,
+                code: FAULT_UNMAPPED,
             })?;
             // The run fails as a whole: report its start, like every other
             // callback failure.

@@ -3,16 +3,17 @@
 use core::ffi::c_void;
 use std::sync::Arc;
 
-use super::boundary::{
+use pagedrange::{Cursor, ListWindows, WindowList};
+
+use crate::boundary::{
     free_boxed, guard, guard_value, in_bytes, out_bytes, out_ptr, to_boxed_ptr, try_arc, try_mut,
     try_ref, write_out, BoxCastable, Castable, FfiResult,
 };
-use super::memory::{pr_memory, Backend};
-use super::range::{pr_range, report, within, RangeHandle};
-use super::ranges::{pr_ranges, RangesHandle};
-use super::status::{pr_status, pr_transfer};
-use crate::error::{OutOfRange, TransferError};
-use crate::io::Transfer;
+use crate::io::{export_iovecs, report, within, Moved};
+use crate::memory::{pr_memory, Backend};
+use crate::range::{pr_range, Buf};
+use crate::ranges::pr_ranges;
+use crate::status::{pr_status, pr_transfer};
 
 /// A cursor reading a range or a buffer from front to back (opaque).
 ///
@@ -30,117 +31,155 @@ pub struct pr_writer {
     _private: [u8; 0],
 }
 
-/// What a cursor walks.
+/// The Rust value behind `pr_reader` and `pr_writer`: the core cursor
+/// (none once released) and the memory.
 #[derive(Debug)]
-enum Source {
-    Range(RangeHandle),
-    Ranges(RangesHandle),
-}
-
-/// The Rust value behind `pr_reader` and `pr_writer`: the part not yet
-/// transferred, and the memory.
-#[derive(Debug)]
-pub(crate) struct Cursor {
-    source: Source,
+pub(crate) struct CursorHandle {
+    cursor: Option<Cursor<ListWindows<Arc<WindowList>>>>,
     mem: Arc<Backend>,
 }
 
 impl Castable for pr_reader {
-    type Rust = Cursor;
+    type Rust = CursorHandle;
 }
 impl BoxCastable for pr_reader {}
 impl Castable for pr_writer {
-    type Rust = Cursor;
+    type Rust = CursorHandle;
 }
 impl BoxCastable for pr_writer {}
 
-impl Cursor {
+/// The error for asking `len > 0` bytes of a released cursor.
+fn nothing_left(len: usize) -> pagedrange::OutOfRange {
+    pagedrange::OutOfRange {
+        offset: 0,
+        len,
+        available: 0,
+    }
+}
+
+impl CursorHandle {
     fn remaining(&self) -> usize {
-        match &self.source {
-            Source::Range(r) => r.len(),
-            Source::Ranges(rs) => rs.len(),
-        }
+        self.cursor.as_ref().map_or(0, Cursor::len)
     }
 
-    /// Whether a transfer of `len` bytes fits in what remains.
-    /// (A length comparison: the transfer itself re-derives the window, so
-    /// building one here would be hot-path work done twice.)
-    fn fits(&self, len: usize) -> Result<(), OutOfRange> {
-        let available = self.remaining();
-        if len > available {
-            return Err(OutOfRange {
-                offset: 0,
-                len,
-                available,
-            });
-        }
-        Ok(())
-    }
-
-    /// Runs `t` at the cursor and advances by the bytes it moved.
-    fn run(&mut self, t: Transfer<'_>) -> Result<(), TransferError> {
-        let mem = &*self.mem;
-        let mut result = Ok(());
-        // The narrowing itself cannot fail: the error is the transfer's.
-        match &mut self.source {
-            Source::Range(r) => r.narrow(|view| {
-                result = view.advance(mem, t);
-                Ok::<(), TransferError>(())
-            })?,
-            Source::Ranges(rs) => rs.narrow(|view| {
-                result = view.advance(mem, t);
-                Ok::<(), TransferError>(())
-            })?,
-        }
-        result
+    /// Runs a transfer of `len` bytes at the cursor when it fits (checked
+    /// before `op` borrows a C buffer).
+    #[inline(always)]
+    fn transfer(
+        &mut self,
+        len: usize,
+        op: impl FnOnce(&mut Cursor<ListWindows<Arc<WindowList>>>, &Backend) -> Moved,
+    ) -> Moved {
+        within(len, self.remaining(), || match &mut self.cursor {
+            Some(c) => op(c, &self.mem),
+            // Nothing remains: only a transfer of 0 bytes gets here.
+            None => Ok(Ok(())),
+        })
     }
 
     /// A cursor over the next `len` bytes, with this one advanced past them.
-    fn limit(&mut self, len: usize) -> FfiResult<Cursor> {
-        let source = match &mut self.source {
-            Source::Range(r) => {
-                let mut front = r.clone();
-                r.narrow(|v| v.try_skip(len))?;
-                front.narrow(|v| v.try_truncate(len))?;
-                Source::Range(front)
-            }
-            Source::Ranges(rs) => {
-                let mut front = rs.clone();
-                rs.narrow(|v| v.try_skip(len))?;
-                front.narrow(|v| v.try_truncate(len))?;
-                Source::Ranges(front)
-            }
+    fn limit(&mut self, len: usize) -> FfiResult<CursorHandle> {
+        let cursor = match &mut self.cursor {
+            Some(c) => Some(c.limit(len)?),
+            None if len == 0 => None,
+            None => return Err(nothing_left(len).into()),
         };
-        Ok(Cursor {
-            source,
+        Ok(CursorHandle {
+            cursor,
             mem: Arc::clone(&self.mem),
         })
     }
 
     fn skip(&mut self, len: usize) -> FfiResult {
-        match &mut self.source {
-            Source::Range(r) => r.narrow(|v| v.try_skip(len))?,
-            Source::Ranges(rs) => rs.narrow(|v| v.try_skip(len))?,
+        match &mut self.cursor {
+            Some(c) => Ok(c.skip(len)?),
+            None if len == 0 => Ok(()),
+            None => Err(nothing_left(len).into()),
         }
+    }
+
+    /// Exports the iovecs of the next `len` bytes and advances past what
+    /// they cover; `log` says whether the bytes count as written (the
+    /// writer's case: they are marked in the memory's dirty logs).
+    ///
+    /// # Safety
+    /// As `export_iovecs`.
+    unsafe fn iovecs(
+        &mut self,
+        len: usize,
+        iov: *mut libc::iovec,
+        capacity: usize,
+        iov_count: *mut usize,
+        covered: *mut usize,
+        log: bool,
+    ) -> FfiResult {
+        let mem = Arc::clone(&self.mem);
+        let cursor = &mut self.cursor;
+        // SAFETY: forwarded contract.
+        unsafe {
+            export_iovecs(
+                &mem,
+                len,
+                iov,
+                capacity,
+                iov_count,
+                covered,
+                |mapped, slots| {
+                    let Some(c) = cursor else {
+                        return Ok(match len {
+                            0 => Ok(Default::default()),
+                            _ => Err(nothing_left(len).into()),
+                        });
+                    };
+                    if !(log && mem.is_logged()) {
+                        return Ok(c.export_iovecs(mapped, len, slots));
+                    }
+                    // IO through the iovecs is invisible to the library: log
+                    // what they cover (every log checked before any is marked),
+                    // or refuse the export and leave the cursor where it was.
+                    let before = c.clone();
+                    let result = c.export_iovecs(mapped, len, slots).and_then(|done| {
+                        let mut ahead = before.borrowed();
+                        ahead.limit_to(done.covered);
+                        mem.mark_exported(ahead.into_windows())?;
+                        Ok(done)
+                    });
+                    if result.is_err() {
+                        *c = before;
+                    }
+                    Ok(result)
+                },
+            )
+        }
+    }
+
+    /// Points the cursor at the first byte of `buf`, keeping its memory.
+    fn reset(&mut self, buf: &Buf) -> FfiResult {
+        self.cursor = Some(buf.owned_cursor());
         Ok(())
+    }
+
+    /// Drops the cursor's reference to its windows.
+    fn release(&mut self) {
+        self.cursor = None;
     }
 }
 
-/// Makes a cursor over `source` and `mem` and stores it through `out`.
+/// Makes a cursor over `buf` in `mem` and stores it through `out`.
 ///
 /// # Safety
 /// `mem` must be a live pr_memory or NULL; `out` writable or NULL.
-unsafe fn new_cursor<C: BoxCastable<Rust = Cursor>>(
-    source: FfiResult<Source>,
+unsafe fn new_cursor<C: BoxCastable<Rust = CursorHandle>>(
+    buf: FfiResult<&Buf>,
     mem: *const pr_memory,
     out: *mut *mut C,
 ) -> FfiResult {
     let out = out_ptr(out)?;
-    let source = source?;
+    let cursor = Some(buf?.owned_cursor());
     // SAFETY: forwarded contract.
     let mem = unsafe { try_arc(mem) }?;
     // SAFETY: checked non-NULL; writable per the contract.
-    unsafe { write_out(out, to_boxed_ptr::<C>(Cursor { source, mem })) };
+    unsafe { write_out(out, to_boxed_ptr::<C>(CursorHandle { cursor, mem })) };
     Ok(())
 }
 
@@ -159,7 +198,7 @@ pub extern "C" fn pr_reader_new(
     guard(|| {
         // SAFETY: live handles or NULL, `out` writable or NULL, per the C
         // contract.
-        unsafe { new_cursor(try_ref(r).map(|r| Source::Range(r.clone())), mem, out) }
+        unsafe { new_cursor(try_ref(r), mem, out) }
     })
 }
 
@@ -178,7 +217,7 @@ pub extern "C" fn pr_ranges_reader_new(
     guard(|| {
         // SAFETY: live handles or NULL, `out` writable or NULL, per the C
         // contract.
-        unsafe { new_cursor(try_ref(rs).map(|rs| Source::Ranges(rs.clone())), mem, out) }
+        unsafe { new_cursor(try_ref(rs), mem, out) }
     })
 }
 
@@ -202,10 +241,7 @@ pub extern "C" fn pr_reader_read(
     // `dst` writable for `len` bytes, `t` writable or NULL.
     unsafe {
         report(t, len, || {
-            let rd = try_mut(rd)?;
-            within(rd.fits(len), |()| {
-                Ok(rd.run(Transfer::Read(out_bytes(dst, len)?)))
-            })
+            try_mut(rd)?.transfer(len, |c, mem| Ok(c.read(mem, out_bytes(dst, len)?)))
         })
     }
 }
@@ -252,7 +288,9 @@ pub extern "C" fn pr_reader_skip(rd: *mut pr_reader, len: usize) -> pr_status {
 #[no_mangle]
 pub extern "C" fn pr_reader_remaining(rd: *const pr_reader) -> usize {
     // SAFETY: a live reader or NULL per the C contract.
-    guard_value(0, || unsafe { try_ref(rd) }.map_or(0, Cursor::remaining))
+    guard_value(0, || {
+        unsafe { try_ref(rd) }.map_or(0, CursorHandle::remaining)
+    })
 }
 
 /// Frees a reader (and its references to the GPN list and the memory).
@@ -282,7 +320,7 @@ pub extern "C" fn pr_writer_new(
     guard(|| {
         // SAFETY: live handles or NULL, `out` writable or NULL, per the C
         // contract.
-        unsafe { new_cursor(try_ref(r).map(|r| Source::Range(r.clone())), mem, out) }
+        unsafe { new_cursor(try_ref(r), mem, out) }
     })
 }
 
@@ -301,7 +339,7 @@ pub extern "C" fn pr_ranges_writer_new(
     guard(|| {
         // SAFETY: live handles or NULL, `out` writable or NULL, per the C
         // contract.
-        unsafe { new_cursor(try_ref(rs).map(|rs| Source::Ranges(rs.clone())), mem, out) }
+        unsafe { new_cursor(try_ref(rs), mem, out) }
     })
 }
 
@@ -323,10 +361,7 @@ pub extern "C" fn pr_writer_write(
     // `src` readable for `len` bytes, `t` writable or NULL.
     unsafe {
         report(t, len, || {
-            let w = try_mut(w)?;
-            within(w.fits(len), |()| {
-                Ok(w.run(Transfer::Write(in_bytes(src, len)?)))
-            })
+            try_mut(w)?.transfer(len, |c, mem| Ok(c.write(mem, in_bytes(src, len)?)))
         })
     }
 }
@@ -348,8 +383,7 @@ pub extern "C" fn pr_writer_fill(
     // `t` writable or NULL.
     unsafe {
         report(t, len, || {
-            let w = try_mut(w)?;
-            Ok(w.run(Transfer::Fill(value, len)))
+            try_mut(w)?.transfer(len, |c, mem| Ok(c.fill(mem, value, len)))
         })
     }
 }
@@ -382,7 +416,9 @@ pub extern "C" fn pr_writer_limit(
 #[no_mangle]
 pub extern "C" fn pr_writer_remaining(w: *const pr_writer) -> usize {
     // SAFETY: a live writer or NULL per the C contract.
-    guard_value(0, || unsafe { try_ref(w) }.map_or(0, Cursor::remaining))
+    guard_value(0, || {
+        unsafe { try_ref(w) }.map_or(0, CursorHandle::remaining)
+    })
 }
 
 /// Frees a writer (and its references to the GPN list and the memory).
@@ -395,4 +431,131 @@ pub extern "C" fn pr_writer_free(w: *mut pr_writer) {
         unsafe { free_boxed(w) };
         Ok(())
     });
+}
+
+/// Points the reader at the first byte of the window of `r` (as it is now),
+/// keeping its memory: a reader is reused for the next request instead of
+/// freed and created again. It then holds a reference to `r`'s GPN list
+/// (and drops the one it held), as pr_reader_new does. Never allocates.
+///
+/// Errors: PR_ERR_NULL_ARGUMENT (`rd` or `r`), PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_reader_reset(rd: *mut pr_reader, r: *const pr_range) -> pr_status {
+    // SAFETY: live handles per the C contract; `rd` used by this thread only.
+    guard(|| unsafe { try_mut(rd)?.reset(try_ref(r)?) })
+}
+
+/// Points the reader at the first byte of the buffer `rs` (as it is now),
+/// keeping its memory (see pr_reader_reset). Never allocates.
+///
+/// Errors: PR_ERR_NULL_ARGUMENT (`rd` or `rs`), PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_ranges_reader_reset(rd: *mut pr_reader, rs: *const pr_ranges) -> pr_status {
+    // SAFETY: live handles per the C contract; `rd` used by this thread only.
+    guard(|| unsafe { try_mut(rd)?.reset(try_ref(rs)?) })
+}
+
+/// Drops the reader's reference to its range or buffer; the reader then
+/// has nothing left to read until it is reset. Lets
+/// pr_ranges_builder_finish_into reuse the buffer's memory (it copies a
+/// buffer that another handle still shares). NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn pr_reader_release(rd: *mut pr_reader) {
+    // SAFETY: a live reader or NULL, used by this thread only.
+    let _ = guard(|| unsafe { try_mut(rd) }.map(CursorHandle::release));
+}
+
+/// Writes the host `struct iovec`s of the next `len` bytes of the reader in
+/// mapped guest memory (for `pwritev` straight from guest pages) and
+/// advances past the bytes they cover. Pieces adjacent in host memory are
+/// merged. Outputs and errors as for pr_range_iovecs: when the array is
+/// too short, `*covered < len` and the status is PR_ERR_BUFFER_TOO_SMALL
+/// (the reader advanced by `*covered`); on PR_ERR_MEMORY the reader
+/// advanced by `*covered`, the bytes before the unmapped run.
+///
+/// Errors: PR_ERR_NULL_ARGUMENT (`rd`, `iov_count`, `covered`, or `iov`
+/// with `iov_capacity > 0`), PR_ERR_INVALID_ARGUMENT (the reader's memory
+/// is not mapped), PR_ERR_OUT_OF_RANGE (`len` exceeds
+/// pr_reader_remaining; nothing moves), PR_ERR_BUFFER_TOO_SMALL,
+/// PR_ERR_MEMORY, PR_ERR_INVALID_GPN, PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_reader_iovecs(
+    rd: *mut pr_reader,
+    len: usize,
+    iov: *mut libc::iovec,
+    iov_capacity: usize,
+    iov_count: *mut usize,
+    covered: *mut usize,
+) -> pr_status {
+    // SAFETY: per the C contract: a live reader used by this thread only,
+    // the arrays and outputs as documented.
+    guard(|| unsafe { try_mut(rd)?.iovecs(len, iov, iov_capacity, iov_count, covered, false) })
+}
+
+/// Points the writer at the first byte of the window of `r` (as it is now),
+/// keeping its memory (see pr_reader_reset). Never allocates.
+///
+/// Errors: PR_ERR_NULL_ARGUMENT (`w` or `r`), PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_writer_reset(w: *mut pr_writer, r: *const pr_range) -> pr_status {
+    // SAFETY: live handles per the C contract; `w` used by this thread only.
+    guard(|| unsafe { try_mut(w)?.reset(try_ref(r)?) })
+}
+
+/// Points the writer at the first byte of the buffer `rs` (as it is now),
+/// keeping its memory (see pr_reader_reset). Never allocates.
+///
+/// Errors: PR_ERR_NULL_ARGUMENT (`w` or `rs`), PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_ranges_writer_reset(w: *mut pr_writer, rs: *const pr_ranges) -> pr_status {
+    // SAFETY: live handles per the C contract; `w` used by this thread only.
+    guard(|| unsafe { try_mut(w)?.reset(try_ref(rs)?) })
+}
+
+/// Drops the writer's reference to its range or buffer (see
+/// pr_reader_release). NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn pr_writer_release(w: *mut pr_writer) {
+    // SAFETY: a live writer or NULL, used by this thread only.
+    let _ = guard(|| unsafe { try_mut(w) }.map(CursorHandle::release));
+}
+
+/// Advances the writer past `len` bytes without writing them.
+///
+/// Errors: PR_ERR_NULL_ARGUMENT (`w`), PR_ERR_OUT_OF_RANGE (`len` exceeds
+/// pr_writer_remaining; nothing moves), PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_writer_skip(w: *mut pr_writer, len: usize) -> pr_status {
+    guard(|| {
+        // SAFETY: a live writer used by this thread only, per the C contract.
+        unsafe { try_mut(w) }?.skip(len)
+    })
+}
+
+/// Writes the host `struct iovec`s of the next `len` bytes of the writer in
+/// mapped guest memory (for `preadv` straight into guest pages) and
+/// advances past the bytes they cover, with the outputs of
+/// pr_reader_iovecs. Since the IO through them is invisible to the
+/// library, a memory with dirty logging marks the pages they cover when
+/// they are exported; an export the log cannot record fails with
+/// PR_ERR_MEMORY (fault_code -2, `*iov_count` 0), marks nothing and leaves
+/// the writer where it was.
+///
+/// Errors: PR_ERR_NULL_ARGUMENT (`w`, `iov_count`, `covered`, or `iov` with
+/// `iov_capacity > 0`), PR_ERR_INVALID_ARGUMENT (the writer's memory is not
+/// mapped), PR_ERR_OUT_OF_RANGE (`len` exceeds pr_writer_remaining; nothing
+/// moves), PR_ERR_BUFFER_TOO_SMALL, PR_ERR_MEMORY, PR_ERR_INVALID_GPN,
+/// PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_writer_iovecs(
+    w: *mut pr_writer,
+    len: usize,
+    iov: *mut libc::iovec,
+    iov_capacity: usize,
+    iov_count: *mut usize,
+    covered: *mut usize,
+) -> pr_status {
+    // SAFETY: per the C contract: a live writer used by this thread only,
+    // the arrays and outputs as documented.
+    guard(|| unsafe { try_mut(w)?.iovecs(len, iov, iov_capacity, iov_count, covered, true) })
 }

@@ -3,17 +3,53 @@
 use core::ffi::c_void;
 use std::sync::Arc;
 
-use super::boundary::{
-    free_arc, guard, in_array, out_ptr, to_arc_ptr, try_arc, write_out, ArcCastable, Castable,
+use pagedrange::memory::{DirtyLog, DirtyTracked, WindowMarkError};
+use pagedrange::{GuestMemory, MappedMemory, MemoryFault, PagedRange};
+
+use crate::boundary::{
+    free_arc, guard, in_array, out_ptr, to_arc_ptr, try_arc, write_out, ArcCastable, Castable, NULL,
 };
-use super::status::{pr_status, PR_ERR_INVALID_ARGUMENT, PR_ERR_NULL_ARGUMENT};
-use crate::error::MemoryFault;
-use crate::memory::WindowMarkError;
-use crate::memory::{
-    CallbackMemory, DirtyLog, DirtyLogError, DirtyTracked, GuestMemory, MappedMemory, MappedRegion,
-    MemoryOps, RegionError,
-};
-use crate::PagedRange;
+use crate::callback::{CallbackMemory, MemoryOps};
+use crate::status::{pr_status, Failure, PR_ERR_ALLOCATION};
+
+/// One piece of guest RAM mapped into this process: guest physical
+/// addresses `gpa .. gpa + size` live at host addresses
+/// `host .. host + size`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MappedRegion {
+    /// First guest physical address of the region.
+    pub gpa: u64,
+    /// Size of the region in bytes.
+    pub size: u64,
+    /// Host address where the region's first byte is mapped.
+    pub host: *mut c_void,
+}
+
+static_assertions::assert_eq_size!(MappedRegion, [u64; 3]);
+static_assertions::const_assert_eq!(core::mem::offset_of!(MappedRegion, gpa), 0);
+static_assertions::const_assert_eq!(core::mem::offset_of!(MappedRegion, size), 8);
+static_assertions::const_assert_eq!(core::mem::offset_of!(MappedRegion, host), 16);
+
+impl From<pagedrange::MappedRegion> for MappedRegion {
+    fn from(r: pagedrange::MappedRegion) -> Self {
+        Self {
+            gpa: r.gpa,
+            size: r.size,
+            host: r.host.cast(),
+        }
+    }
+}
+
+impl From<MappedRegion> for pagedrange::MappedRegion {
+    fn from(r: MappedRegion) -> Self {
+        Self {
+            gpa: r.gpa,
+            size: r.size,
+            host: r.host.cast(),
+        }
+    }
+}
 
 /// Guest memory that ranges read from and write to (opaque).
 ///
@@ -40,6 +76,11 @@ impl Backend {
             Backend::Callbacks(_) => None,
             Backend::Dirty(d) => d.inner().mapped(),
         }
+    }
+
+    /// True when writes through this memory are logged.
+    pub(crate) fn is_logged(&self) -> bool {
+        matches!(self, Backend::Dirty(_))
     }
 
     /// Records `windows` as written, for IO the library cannot see (through
@@ -136,26 +177,17 @@ pub extern "C" fn pr_memory_new_callbacks(
         let out = out_ptr(out)?;
         // SAFETY: a non-NULL `ops` points to a pr_memory_ops per the C
         // contract; it is copied.
-        let ops = unsafe { ops.as_ref() }.ok_or(PR_ERR_NULL_ARGUMENT)?;
+        let ops = unsafe { ops.as_ref() }.ok_or(NULL)?;
         // SAFETY: the C contract above (documented in the header) makes the
         // callbacks callable with `ctx` from any thread while the memory
         // lives.
-        let mem = unsafe { CallbackMemory::new(*ops, ctx) }.ok_or(PR_ERR_NULL_ARGUMENT)?;
+        let mem = unsafe { CallbackMemory::new(*ops, ctx) }.ok_or(NULL)?;
         let handle = to_arc_ptr::<pr_memory>(Backend::Callbacks(mem));
         // SAFETY: `out` was checked non-NULL and is writable per the C
         // contract.
         unsafe { write_out(out, handle.cast_mut()) };
         Ok(())
     })
-}
-
-impl From<RegionError> for pr_status {
-    fn from(e: RegionError) -> Self {
-        match e {
-            RegionError::Allocation => super::status::PR_ERR_ALLOCATION,
-            _ => PR_ERR_INVALID_ARGUMENT,
-        }
-    }
 }
 
 /// Creates guest memory from guest RAM mapped into this process: region
@@ -188,21 +220,20 @@ pub extern "C" fn pr_memory_new_mapped(
         // SAFETY: the C contract makes `regions` readable for `count`
         // elements during the call.
         let regions = unsafe { in_array(regions, count) }?;
+        let mut table = Vec::new();
+        table
+            .try_reserve_exact(regions.len())
+            .map_err(|_| Failure(PR_ERR_ALLOCATION))?;
+        table.extend(regions.iter().map(|&r| pagedrange::MappedRegion::from(r)));
         // SAFETY: the C contract above keeps the mappings valid while the
         // memory lives.
-        let mem = unsafe { MappedMemory::new(regions) }?;
+        let mem = unsafe { MappedMemory::new(&table) }?;
         let handle = to_arc_ptr::<pr_memory>(Backend::Mapped(mem));
         // SAFETY: `out` was checked non-NULL and is writable per the C
         // contract.
         unsafe { write_out(out, handle.cast_mut()) };
         Ok(())
     })
-}
-
-impl From<DirtyLogError> for pr_status {
-    fn from(_: DirtyLogError) -> Self {
-        PR_ERR_INVALID_ARGUMENT
-    }
 }
 
 /// Wraps `mem` into a new memory that also records dirty pages in a
@@ -239,7 +270,7 @@ pub extern "C" fn pr_memory_with_dirty_bitmap(
         // SAFETY: a live pr_memory per the C contract.
         let inner = unsafe { try_arc(mem) }?;
         if bitmap.is_null() {
-            return Err(PR_ERR_NULL_ARGUMENT);
+            return Err(NULL);
         }
         // SAFETY: the bitmap contract above, stated in the header.
         let log = unsafe { DirtyLog::bitmap(bitmap, page_count) }?;
@@ -273,15 +304,34 @@ pub extern "C" fn pr_memory_with_dirty_callback(
         let out = out_ptr(out)?;
         // SAFETY: a live pr_memory per the C contract.
         let inner = unsafe { try_arc(mem) }?;
-        let dirty = dirty.ok_or(PR_ERR_NULL_ARGUMENT)?;
-        // SAFETY: the callback contract above, stated in the header.
-        let log = unsafe { DirtyLog::callback(dirty, ctx) };
+        let dirty = dirty.ok_or(NULL)?;
+        let ctx = SendPtr(ctx);
+        // SAFETY: the callback contract above, stated in the header: `dirty`
+        // may be called with `ctx` from any thread while the memory lives.
+        let log = DirtyLog::callback(move |gpa, len| unsafe { dirty(ctx.get(), gpa, len) });
         let handle = to_arc_ptr::<pr_memory>(Backend::Dirty(DirtyTracked::new(inner, log)));
         // SAFETY: checked non-NULL; writable per the C contract.
         unsafe { write_out(out, handle.cast_mut()) };
         Ok(())
     })
 }
+
+/// A context pointer that the C contract lets any thread use.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut c_void);
+
+impl SendPtr {
+    /// The pointer (a method, so closures capture the whole `SendPtr`).
+    fn get(self) -> *mut c_void {
+        self.0
+    }
+}
+
+// SAFETY: the pointer is only handed back to the C callback it came with,
+// whose contract (pr_memory_with_dirty_callback) allows any thread.
+unsafe impl Send for SendPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SendPtr {}
 
 /// Releases a memory handle. Cursors created from it keep the memory alive
 /// until they are freed too. NULL is a no-op.

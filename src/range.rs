@@ -3,16 +3,15 @@
 use core::ffi::c_void;
 use std::sync::Arc;
 
-use super::boundary::{
+use pagedrange::{Buffer, WindowList};
+
+use crate::boundary::{
     free_boxed, guard, guard_value, in_array, in_bytes, out_bytes, out_ptr, to_boxed_ptr, try_mut,
     try_ref, write_opt, write_out, BoxCastable, Castable, FfiResult,
 };
-use super::memory::{pr_memory, Backend};
-use super::status::{
-    pr_status, pr_transfer, PR_ERR_ALLOCATION, PR_ERR_BUFFER_TOO_SMALL, PR_ERR_NULL_ARGUMENT,
-};
-use crate::error::{OutOfRange, TransferError};
-use crate::{AddressRange, InvalidGpn, PagedRange};
+use crate::io::{export_iovecs, export_runs, pr_address_range, report, within};
+use crate::memory::pr_memory;
+use crate::status::{pr_status, pr_transfer};
 
 /// A window of bytes over a list of guest page numbers (opaque).
 ///
@@ -25,177 +24,31 @@ pub struct pr_range {
     _private: [u8; 0],
 }
 
-/// The Rust value behind a `pr_range`: a window stored as its start in the
-/// list's flat byte space and its length (see [`PagedRange::parts`]).
-#[derive(Clone, Debug)]
-pub(crate) struct RangeHandle {
-    gpns: Arc<Vec<u64>>,
-    start: usize,
-    len: usize,
-}
+/// The Rust value behind `pr_range` and `pr_ranges`: the part in use of a
+/// shared window list. A range is the one-window case.
+pub(crate) type Buf = Buffer<Arc<WindowList>>;
 
 impl Castable for pr_range {
-    type Rust = RangeHandle;
+    type Rust = Buf;
 }
 impl BoxCastable for pr_range {}
 
-impl RangeHandle {
-    /// Copies `gpns` and makes the window `offset .. offset + len` of it,
-    /// checking that every page the window touches is addressable.
-    fn new(gpns: &[u64], offset: usize, len: usize) -> FfiResult<Self> {
-        let window = PagedRange::try_new(offset, len, gpns)?;
-        validate(&window)?;
-        let root = Self::copy_list(gpns)?;
-        Ok(Self {
-            start: offset,
-            len,
-            ..root
-        })
-    }
-
-    /// A handle owning a copy of `gpns`, with an empty window: the root
-    /// that windows of the list are derived from.
-    pub(crate) fn copy_list(gpns: &[u64]) -> FfiResult<Self> {
-        let mut list = Vec::new();
-        list.try_reserve_exact(gpns.len())
-            .map_err(|_| PR_ERR_ALLOCATION)?;
-        list.extend_from_slice(gpns);
-        Ok(Self {
-            gpns: Arc::new(list),
-            start: 0,
-            len: 0,
-        })
-    }
-
-    /// Like [`derive`](Self::derive), first checking that every page of
-    /// `window` is addressable (for windows made from untrusted input).
-    pub(crate) fn derive_checked(&self, window: PagedRange<'_>) -> FfiResult<Self> {
-        validate(&window)?;
-        Ok(self.derive(window))
-    }
-
-    /// The whole GPN list.
-    pub(crate) fn list(&self) -> &[u64] {
-        &self.gpns
-    }
-
-    /// The window as a core [`PagedRange`].
-    pub(crate) fn view(&self) -> PagedRange<'_> {
-        PagedRange::new(self.start, self.len, &self.gpns)
-            .expect("a RangeHandle always holds a window that fits its list")
-    }
-
-    /// A handle for `window`, which must be a window of this handle's list.
-    pub(crate) fn derive(&self, window: PagedRange<'_>) -> Self {
-        debug_assert!(self.same_list(&window));
-        let (start, _) = window.parts();
-        Self {
-            gpns: Arc::clone(&self.gpns),
-            start,
-            len: window.len(),
-        }
-    }
-
-    /// Narrows the window with `narrow` (a core operation such as
-    /// `try_skip`), leaving it unchanged on error.
-    pub(crate) fn narrow<E>(
-        &mut self,
-        narrow: impl FnOnce(&mut PagedRange<'_>) -> Result<(), E>,
-    ) -> Result<(), E> {
-        let mut view = self.view();
-        narrow(&mut view)?;
-        // Same list: update the window in place (no reference count churn
-        // on the hot path of cursors).
-        (self.start, self.len) = (view.parts().0, view.len());
-        Ok(())
-    }
-
-    /// True when `window` is a window of this handle's list.
-    pub(crate) fn same_list(&self, window: &PagedRange<'_>) -> bool {
-        core::ptr::eq(window.parts().1, self.gpns.as_slice())
-    }
-
-    /// Bytes in the window.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-}
-
-/// Walks every run of the window so that no later operation can meet an
-/// unaddressable page.
-fn validate(window: &PagedRange<'_>) -> Result<(), InvalidGpn> {
-    window.ranges().try_for_each(|run| run.map(drop))
-}
-
-/// Writes the runs `runs` yields into `out[..capacity]` and their number
-/// into `*count`; shared by pr_range_address_ranges and
-/// pr_ranges_address_ranges.
+/// Stores a new handle for `buf` through `out`.
 ///
 /// # Safety
-/// `out` must be writable for `capacity` elements unless `capacity` is 0;
-/// `count` must be writable.
-pub(crate) unsafe fn export_runs(
-    runs: impl Iterator<Item = Result<AddressRange, InvalidGpn>>,
-    out: *mut AddressRange,
-    capacity: usize,
-    count: *mut usize,
-) -> FfiResult {
-    let count = out_ptr(count)?;
-    if out.is_null() && capacity > 0 {
-        return Err(PR_ERR_NULL_ARGUMENT);
-    }
-    let mut needed = 0usize;
-    for run in runs {
-        let run = run?;
-        if needed < capacity {
-            // SAFETY: `needed < capacity` and `out` is writable for
-            // `capacity` elements per the contract.
-            unsafe { out.add(needed).write(run) };
-        }
-        needed += 1;
-    }
-    // SAFETY: checked non-NULL; writable per the contract.
-    unsafe { write_out(count, needed) };
-    if needed > capacity {
-        Err(PR_ERR_BUFFER_TOO_SMALL)
-    } else {
-        Ok(())
-    }
-}
-
-/// Runs `op` on the part of a range or buffer that a transfer of `len`
-/// bytes covers (`cut`, as the core narrowed it), or turns the core's
-/// out-of-range error into the transfer's result, before any C buffer of
-/// `len` bytes is borrowed: shared by every read/write/fill entry point.
-pub(crate) fn within<V>(
-    cut: Result<V, OutOfRange>,
-    op: impl FnOnce(V) -> FfiResult<Result<(), TransferError>>,
-) -> FfiResult<Result<(), TransferError>> {
-    match cut {
-        Ok(view) => op(view),
-        Err(e) => Ok(Err(e.into())),
-    }
-}
-
-/// Runs one transfer and reports it through an optional `pr_transfer`;
-/// shared by every read/write/fill entry point.
-///
-/// # Safety
-/// A non-NULL `t` must be writable.
-pub(crate) unsafe fn report(
-    t: *mut pr_transfer,
-    len: usize,
-    transfer: impl FnOnce() -> FfiResult<Result<(), TransferError>>,
-) -> pr_status {
-    let mut outcome = pr_transfer::default();
-    let status = guard(|| {
-        let result = transfer()?;
-        outcome = pr_transfer::from_result(len, &result);
-        result.map_err(pr_status::from)
-    });
+/// `out` must be writable (checked non-NULL by `out_ptr`).
+pub(crate) unsafe fn give<C: BoxCastable<Rust = Buf>>(out: core::ptr::NonNull<*mut C>, buf: Buf) {
     // SAFETY: forwarded contract.
-    unsafe { write_opt(t, outcome) };
-    status
+    unsafe { write_out(out, to_boxed_ptr::<C>(buf)) }
+}
+
+/// The buffer of a list copied from `gpns` with the one window `offset ..
+/// offset + len`, every page of it checked to be addressable.
+fn new_range(gpns: &[u64], offset: usize, len: usize) -> FfiResult<Buf> {
+    let list = WindowList::single(gpns, offset, len)?;
+    let buf = Buf::new(Arc::new(list));
+    buf.runs().try_for_each(|run| run.map(drop))?;
+    Ok(buf)
 }
 
 /// Creates a range: the window of `len` bytes starting `offset` bytes into
@@ -228,9 +81,9 @@ pub extern "C" fn pr_range_new(
         // SAFETY: the C contract makes `gpns` readable for `gpn_count`
         // elements during the call.
         let gpns = unsafe { in_array(gpns, gpn_count) }?;
-        let handle = RangeHandle::new(gpns, offset, len)?;
+        let buf = new_range(gpns, offset, len)?;
         // SAFETY: checked non-NULL; writable per the C contract.
-        unsafe { write_out(out, to_boxed_ptr::<pr_range>(handle)) };
+        unsafe { give(out, buf) };
         Ok(())
     })
 }
@@ -267,7 +120,7 @@ pub extern "C" fn pr_range_free(r: *mut pr_range) {
 #[no_mangle]
 pub extern "C" fn pr_range_len(r: *const pr_range) -> usize {
     // SAFETY: a live pr_range or NULL per the C contract.
-    guard_value(0, || unsafe { try_ref(r) }.map_or(0, RangeHandle::len))
+    guard_value(0, || unsafe { try_ref(r) }.map_or(0, Buf::len))
 }
 
 /// Byte offset of the window's first byte within its first page (always
@@ -275,7 +128,7 @@ pub extern "C" fn pr_range_len(r: *const pr_range) -> usize {
 #[no_mangle]
 pub extern "C" fn pr_range_offset(r: *const pr_range) -> usize {
     // SAFETY: a live pr_range or NULL per the C contract.
-    guard_value(0, || unsafe { try_ref(r) }.map_or(0, |r| r.view().offset()))
+    guard_value(0, || unsafe { try_ref(r) }.map_or(0, Buf::offset))
 }
 
 /// The pages the window covers: the first holds the window's first byte,
@@ -290,7 +143,10 @@ pub extern "C" fn pr_range_offset(r: *const pr_range) -> usize {
 pub extern "C" fn pr_range_gpns(r: *const pr_range, count: *mut usize) -> *const u64 {
     guard_value(core::ptr::null(), || {
         // SAFETY: a live pr_range or NULL per the C contract.
-        let gpns = unsafe { try_ref(r) }.map_or(&[][..], |r| r.view().gpns());
+        let gpns = unsafe { try_ref(r) }
+            .ok()
+            .and_then(|r| r.window_at(0))
+            .map_or(&[][..], |w| w.gpns());
         // SAFETY: a non-NULL `count` is writable per the C contract.
         unsafe { write_opt(count, gpns.len()) };
         if gpns.is_empty() {
@@ -317,9 +173,9 @@ pub extern "C" fn pr_range_subrange(
         let out = out_ptr(out)?;
         // SAFETY: a live pr_range per the C contract.
         let r = unsafe { try_ref(r) }?;
-        let sub = r.derive(r.view().try_subrange(offset, len)?);
+        let sub = r.try_subrange(offset, len)?;
         // SAFETY: checked non-NULL; writable per the C contract.
-        unsafe { write_out(out, to_boxed_ptr::<pr_range>(sub)) };
+        unsafe { give(out, sub) };
         Ok(())
     })
 }
@@ -333,7 +189,7 @@ pub extern "C" fn pr_range_skip(r: *mut pr_range, len: usize) -> pr_status {
     guard(|| {
         // SAFETY: a live pr_range used by no other thread, per the C contract.
         let r = unsafe { try_mut(r) }?;
-        Ok(r.narrow(|v| v.try_skip(len))?)
+        Ok(r.try_skip(len)?)
     })
 }
 
@@ -346,7 +202,7 @@ pub extern "C" fn pr_range_truncate(r: *mut pr_range, len: usize) -> pr_status {
     guard(|| {
         // SAFETY: a live pr_range used by no other thread, per the C contract.
         let r = unsafe { try_mut(r) }?;
-        Ok(r.narrow(|v| v.try_truncate(len))?)
+        Ok(r.try_truncate(len)?)
     })
 }
 
@@ -369,12 +225,11 @@ pub extern "C" fn pr_range_split(
         let back = out_ptr(back)?;
         // SAFETY: a live pr_range per the C contract.
         let r = unsafe { try_ref(r) }?;
-        let (a, b) = r.view().try_split(offset)?;
-        let (a, b) = (r.derive(a), r.derive(b));
+        let (a, b) = r.try_split(offset)?;
         // SAFETY: both checked non-NULL; writable per the C contract.
         unsafe {
-            write_out(front, to_boxed_ptr::<pr_range>(a));
-            write_out(back, to_boxed_ptr::<pr_range>(b));
+            give(front, a);
+            give(back, b);
         }
         Ok(())
     })
@@ -392,7 +247,7 @@ pub extern "C" fn pr_range_split(
 #[no_mangle]
 pub extern "C" fn pr_range_address_ranges(
     r: *const pr_range,
-    out: *mut AddressRange,
+    out: *mut pr_address_range,
     capacity: usize,
     count: *mut usize,
 ) -> pr_status {
@@ -401,7 +256,7 @@ pub extern "C" fn pr_range_address_ranges(
         let r = unsafe { try_ref(r) }?;
         // SAFETY: `out` holds `capacity` elements and `count` is writable,
         // per the C contract.
-        unsafe { export_runs(r.view().ranges(), out, capacity, count) }
+        unsafe { export_runs(r.runs(), out, capacity, count) }
     })
 }
 
@@ -426,9 +281,7 @@ pub extern "C" fn pr_range_read(
     unsafe {
         report(t, len, || {
             let (r, mem) = (try_ref(r)?, try_ref(mem)?);
-            within(r.view().try_subrange(0, len), |w| {
-                Ok(w.read(mem, out_bytes(dst, len)?))
-            })
+            within(len, r.len(), || Ok(r.read(mem, out_bytes(dst, len)?)))
         })
     }
 }
@@ -454,9 +307,7 @@ pub extern "C" fn pr_range_write(
     unsafe {
         report(t, len, || {
             let (r, mem) = (try_ref(r)?, try_ref(mem)?);
-            within(r.view().try_subrange(0, len), |w| {
-                Ok(w.write(mem, in_bytes(src, len)?))
-            })
+            within(len, r.len(), || Ok(r.write(mem, in_bytes(src, len)?)))
         })
     }
 }
@@ -480,59 +331,8 @@ pub extern "C" fn pr_range_fill(
     unsafe {
         report(t, len, || {
             let (r, mem) = (try_ref(r)?, try_ref(mem)?);
-            Ok(r.view().fill(mem, value, len))
+            Ok(r.fill(mem, value, len))
         })
-    }
-}
-
-/// Exports iovecs and reports them; shared by pr_range_iovecs and
-/// pr_ranges_iovecs.
-///
-/// # Safety
-/// `mem` a live pr_memory or NULL; `iov` writable for `capacity` entries
-/// (or NULL with `capacity` 0); `iov_count` and `covered` writable or NULL.
-pub(crate) unsafe fn export_iovecs(
-    mem: *const pr_memory,
-    len: usize,
-    iov: *mut libc::iovec,
-    capacity: usize,
-    iov_count: *mut usize,
-    covered: *mut usize,
-    export: impl FnOnce(
-        &Backend,
-        &crate::MappedMemory,
-        &mut [libc::iovec],
-    ) -> FfiResult<Result<crate::IovecExport, TransferError>>,
-) -> FfiResult {
-    let (count_out, covered_out) = (out_ptr(iov_count)?, out_ptr(covered)?);
-    // SAFETY: forwarded contract.
-    let mem = unsafe { try_ref(mem) }?;
-    let mapped = mem.mapped().ok_or(super::status::PR_ERR_INVALID_ARGUMENT)?;
-    // SAFETY: forwarded contract; iovec is plain data (a pointer and a
-    // length).
-    let slots = unsafe { super::boundary::out_array(iov, capacity) }?;
-    let done = match export(mem, mapped, slots)? {
-        Ok(done) => done,
-        // A fault reports where it happened; other errors write nothing.
-        Err(e @ TransferError::Memory { .. }) => {
-            // SAFETY: both checked non-NULL and writable per the contract.
-            unsafe {
-                write_out(count_out, 0);
-                write_out(covered_out, e.done());
-            }
-            return Err(e.into());
-        }
-        Err(e) => return Err(e.into()),
-    };
-    // SAFETY: both checked non-NULL and writable per the contract.
-    unsafe {
-        write_out(count_out, done.count);
-        write_out(covered_out, done.covered);
-    }
-    if done.covered < len {
-        Err(PR_ERR_BUFFER_TOO_SMALL)
-    } else {
-        Ok(())
     }
 }
 
@@ -565,27 +365,44 @@ pub extern "C" fn pr_range_iovecs(
     covered: *mut usize,
 ) -> pr_status {
     guard(|| {
-        // SAFETY: a live pr_range per the C contract.
-        let r = unsafe { try_ref(r) }?;
+        // SAFETY: live handles per the C contract.
+        let (r, mem) = unsafe { (try_ref(r)?, try_ref(mem)?) };
         // SAFETY: per the C contract for the other arguments.
-        unsafe {
-            export_iovecs(
-                mem,
-                len,
-                iov,
-                iov_capacity,
-                iov_count,
-                covered,
-                |backend, m, slots| {
-                    let view = r.view();
-                    let result = view.iovecs(m, len, slots).and_then(|done| {
-                        let exported = core::iter::once(view.subrange(0, done.covered));
-                        backend.mark_exported(exported)?;
-                        Ok(done)
-                    });
-                    Ok(result)
-                },
-            )
-        }
+        unsafe { buffer_iovecs(r, mem, len, iov, iov_capacity, iov_count, covered) }
     })
+}
+
+/// The body of pr_range_iovecs and pr_ranges_iovecs: exports the first
+/// `len` bytes of `buf` and logs them in every dirty log of `mem`.
+///
+/// # Safety
+/// As `export_iovecs`.
+pub(crate) unsafe fn buffer_iovecs(
+    buf: &Buf,
+    mem: &crate::memory::Backend,
+    len: usize,
+    iov: *mut libc::iovec,
+    capacity: usize,
+    iov_count: *mut usize,
+    covered: *mut usize,
+) -> FfiResult {
+    // SAFETY: forwarded contract.
+    unsafe {
+        export_iovecs(
+            mem,
+            len,
+            iov,
+            capacity,
+            iov_count,
+            covered,
+            |mapped, slots| {
+                let view = buf.borrowed();
+                Ok(view.iovecs(mapped, len, slots).and_then(|done| {
+                    let exported = view.try_subrange(0, done.covered)?;
+                    mem.mark_exported(exported.windows())?;
+                    Ok(done)
+                }))
+            },
+        )
+    }
 }

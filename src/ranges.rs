@@ -1,20 +1,22 @@
 //! `pr_ranges`: several windows acting as one logical buffer.
 
 use core::ffi::c_void;
+use std::sync::Arc;
 
-use super::boundary::{
-    free_boxed, guard, guard_value, in_array, in_bytes, out_bytes, out_ptr, to_boxed_ptr, try_mut,
-    try_ref, write_out, BoxCastable, Castable, FfiResult,
+use pagedrange::WindowList;
+
+use crate::boundary::{
+    free_boxed, guard, guard_value, in_array, in_bytes, out_bytes, out_ptr, try_mut, try_ref,
+    BoxCastable, Castable, FfiResult,
 };
-use super::memory::pr_memory;
-use super::range::{export_iovecs, export_runs, pr_range, report, within, RangeHandle};
-use super::status::{pr_status, pr_transfer, PR_ERR_ALLOCATION, PR_ERR_OUT_OF_RANGE};
-use crate::paged_ranges::{IndexError, WindowIndex};
-use crate::{AddressRange, OutOfRange, PagedRange, PagedRanges};
+use crate::io::{export_runs, pr_address_range, report, within};
+use crate::memory::pr_memory;
+use crate::range::{buffer_iovecs, give, pr_range, Buf};
+use crate::status::{pr_status, pr_transfer, Failure, PR_ERR_OUT_OF_RANGE};
 
 /// A list of ranges read and written as one logical buffer (opaque).
 ///
-/// Holds its own references to the members' GPN lists: the pr_range handles
+/// Holds its own copy of the windows and their pages: the pr_range handles
 /// it was built from may be freed at once. Calls taking a
 /// `const pr_ranges *` may run concurrently; skip, truncate and push need
 /// exclusive use.
@@ -22,104 +24,27 @@ pub struct pr_ranges {
     _private: [u8; 0],
 }
 
-/// The Rust value behind a `pr_ranges`: the non-empty member windows, an
-/// index of their offsets, and the logical window (`skip`, `len`) that skip
-/// and truncate narrowed. Every operation starts at the member holding
-/// byte `skip`, found in O(log n).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct RangesHandle {
-    members: Vec<RangeHandle>,
-    index: WindowIndex,
-    skip: usize,
-    len: usize,
-}
-
 impl Castable for pr_ranges {
-    type Rust = RangesHandle;
+    type Rust = Buf;
 }
 impl BoxCastable for pr_ranges {}
 
-/// The iterator type a [`RangesHandle`] hands to the core.
-pub(crate) type MemberIter<'a> =
-    core::iter::Map<core::slice::Iter<'a, RangeHandle>, fn(&'a RangeHandle) -> PagedRange<'a>>;
-
-impl From<IndexError> for pr_status {
-    fn from(e: IndexError) -> Self {
-        match e {
-            IndexError::Overflow(e) => e.into(),
-            IndexError::Allocation => PR_ERR_ALLOCATION,
+/// Appends the windows of `bufs` to `list`.
+fn append<'b>(list: &mut WindowList, bufs: impl Iterator<Item = &'b Buf>) -> FfiResult {
+    for buf in bufs {
+        for window in buf.windows() {
+            list.try_push(&window)?;
         }
     }
+    Ok(())
 }
 
-impl RangesHandle {
-    /// Index of the member holding the buffer's first byte.
-    fn first(&self) -> usize {
-        self.index.find(self.skip)
+/// Appends `r`'s window to `rs` (see `Buffer::try_push`).
+fn push(rs: &mut Buf, r: &Buf) -> FfiResult {
+    for window in r.windows() {
+        rs.try_push(&window)?;
     }
-
-    /// The buffer as a core [`PagedRanges`], starting at the member that
-    /// holds its first byte.
-    pub(crate) fn view(&self) -> PagedRanges<'_, MemberIter<'_>> {
-        let first = self.first();
-        let members = self.members.get(first..).unwrap_or_default();
-        let iter: MemberIter<'_> = members.iter().map(RangeHandle::view);
-        PagedRanges::from_window(iter, self.skip - self.index.start(first), self.len)
-    }
-
-    /// Narrows the buffer with `narrow` (a core operation such as
-    /// `try_skip`), leaving it unchanged on error.
-    pub(crate) fn narrow<E>(
-        &mut self,
-        narrow: impl for<'v> FnOnce(&mut PagedRanges<'v, MemberIter<'v>>) -> Result<(), E>,
-    ) -> Result<(), E> {
-        let base = self.index.start(self.first());
-        let mut view = self.view();
-        narrow(&mut view)?;
-        let (skip, len) = view.window();
-        (self.skip, self.len) = (base + skip, len);
-        Ok(())
-    }
-
-    /// Number of non-empty windows in the buffer.
-    pub(crate) fn count(&self) -> usize {
-        self.index.overlapping(self.skip, self.len).len()
-    }
-
-    /// Window `i` of the buffer as a new range handle, in O(1).
-    pub(crate) fn get(&self, i: usize) -> Option<RangeHandle> {
-        let member = self.index.overlapping(self.skip, self.len).nth(i)?;
-        let (offset, len) = self.index.clip(member, self.skip, self.len);
-        let handle = &self.members[member];
-        Some(handle.derive(handle.view().subrange(offset, len)))
-    }
-
-    /// Appends `r`'s window at the end of the buffer. When the buffer was
-    /// truncated, the members are first cut down to what is left, so the
-    /// new window follows the current end. Empty windows add nothing.
-    pub(crate) fn push(&mut self, r: &RangeHandle) -> FfiResult {
-        if self.skip.checked_add(self.len) != Some(self.index.total()) {
-            let mut kept = Self::default();
-            for i in 0..self.count() {
-                let window = self.get(i).ok_or(super::status::PR_ERR_PANIC)?;
-                kept.push(&window)?;
-            }
-            *self = kept;
-        }
-        if r.len() == 0 {
-            return Ok(());
-        }
-        self.members.try_reserve(1).map_err(|_| PR_ERR_ALLOCATION)?;
-        self.index.try_push(r.len())?;
-        self.members.push(r.clone());
-        self.len += r.len();
-        Ok(())
-    }
-
-    /// Number of bytes in the buffer.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
+    Ok(())
 }
 
 /// Creates a buffer from `count` ranges, in order (byte 0 is the first byte
@@ -143,18 +68,13 @@ pub extern "C" fn pr_ranges_new(
         // SAFETY: the C contract makes `ranges` readable for `count`
         // elements during the call.
         let ranges = unsafe { in_array(ranges, count) }?;
-        let mut handle = RangesHandle::default();
-        handle
-            .members
-            .try_reserve_exact(count)
-            .map_err(|_| PR_ERR_ALLOCATION)?;
+        let mut list = WindowList::new();
         for &r in ranges {
             // SAFETY: each element is a live pr_range per the C contract.
-            let r = unsafe { try_ref(r) }?;
-            handle.push(r)?;
+            append(&mut list, core::iter::once(unsafe { try_ref(r) }?))?;
         }
         // SAFETY: checked non-NULL; writable per the C contract.
-        unsafe { write_out(out, to_boxed_ptr::<pr_ranges>(handle)) };
+        unsafe { give(out, Buf::new(Arc::new(list))) };
         Ok(())
     })
 }
@@ -164,17 +84,18 @@ pub extern "C" fn pr_ranges_new(
 ///
 /// Errors: PR_ERR_NULL_ARGUMENT (`rs` or `r`), PR_ERR_INVALID_ARGUMENT (the
 /// total length would overflow size_t), PR_ERR_ALLOCATION, PR_ERR_PANIC. On
-/// error the buffer describes the same bytes as before. O(1) amortized,
-/// except the first push after a truncate, which compacts the members.
+/// error the buffer describes the same bytes as before. Copies `r`'s pages:
+/// O(1) amortized per page, except the first push after a skip or
+/// truncate, which compacts the buffer, and a push to a buffer that
+/// another handle (a cursor, a range from pr_ranges_get) shares, which
+/// copies it first.
 #[no_mangle]
 pub extern "C" fn pr_ranges_push(rs: *mut pr_ranges, r: *const pr_range) -> pr_status {
     guard(|| {
         // SAFETY: live handles per the C contract; `rs` used by this thread
         // only.
         let (rs, r) = unsafe { (try_mut(rs)?, try_ref(r)?) };
-        // On error the buffer holds the same bytes as before (a truncated
-        // buffer may have been compacted first).
-        rs.push(r)
+        push(rs, r)
     })
 }
 
@@ -194,7 +115,7 @@ pub extern "C" fn pr_ranges_free(rs: *mut pr_ranges) {
 #[no_mangle]
 pub extern "C" fn pr_ranges_len(rs: *const pr_ranges) -> usize {
     // SAFETY: a live pr_ranges or NULL per the C contract.
-    guard_value(0, || unsafe { try_ref(rs) }.map_or(0, RangesHandle::len))
+    guard_value(0, || unsafe { try_ref(rs) }.map_or(0, Buf::len))
 }
 
 /// Number of non-empty windows the buffer is made of (after skip/truncate);
@@ -203,7 +124,7 @@ pub extern "C" fn pr_ranges_len(rs: *const pr_ranges) -> usize {
 pub extern "C" fn pr_ranges_count(rs: *const pr_ranges) -> usize {
     guard_value(0, || {
         // SAFETY: a live pr_ranges or NULL per the C contract.
-        unsafe { try_ref(rs) }.map_or(0, RangesHandle::count)
+        unsafe { try_ref(rs) }.map_or(0, Buf::window_count)
     })
 }
 
@@ -223,9 +144,11 @@ pub extern "C" fn pr_ranges_get(
         let out = out_ptr(out)?;
         // SAFETY: a live pr_ranges per the C contract.
         let rs = unsafe { try_ref(rs) }?;
-        let member = rs.get(index).ok_or(PR_ERR_OUT_OF_RANGE)?;
+        let window = rs
+            .window_buffer(index)
+            .ok_or(Failure(PR_ERR_OUT_OF_RANGE))?;
         // SAFETY: checked non-NULL; writable per the C contract.
-        unsafe { write_out(out, to_boxed_ptr::<pr_range>(member)) };
+        unsafe { give(out, window) };
         Ok(())
     })
 }
@@ -240,7 +163,7 @@ pub extern "C" fn pr_ranges_skip(rs: *mut pr_ranges, len: usize) -> pr_status {
         // SAFETY: a live pr_ranges used by this thread only, per the C
         // contract.
         let rs = unsafe { try_mut(rs) }?;
-        Ok(rs.narrow(|v| v.try_skip(len))?)
+        Ok(rs.try_skip(len)?)
     })
 }
 
@@ -254,7 +177,7 @@ pub extern "C" fn pr_ranges_truncate(rs: *mut pr_ranges, len: usize) -> pr_statu
         // SAFETY: a live pr_ranges used by this thread only, per the C
         // contract.
         let rs = unsafe { try_mut(rs) }?;
-        Ok(rs.narrow(|v| v.try_truncate(len))?)
+        Ok(rs.try_truncate(len)?)
     })
 }
 
@@ -268,7 +191,7 @@ pub extern "C" fn pr_ranges_truncate(rs: *mut pr_ranges, len: usize) -> pr_statu
 #[no_mangle]
 pub extern "C" fn pr_ranges_address_ranges(
     rs: *const pr_ranges,
-    out: *mut AddressRange,
+    out: *mut pr_address_range,
     capacity: usize,
     count: *mut usize,
 ) -> pr_status {
@@ -277,15 +200,8 @@ pub extern "C" fn pr_ranges_address_ranges(
         let rs = unsafe { try_ref(rs) }?;
         // SAFETY: `out` holds `capacity` elements and `count` is writable,
         // per the C contract.
-        unsafe { export_runs(rs.view().ranges(), out, capacity, count) }
+        unsafe { export_runs(rs.runs(), out, capacity, count) }
     })
-}
-
-/// The buffer narrowed to its first `len` bytes.
-fn front(rs: &RangesHandle, len: usize) -> Result<PagedRanges<'_, MemberIter<'_>>, OutOfRange> {
-    let mut view = rs.view();
-    view.try_truncate(len)?;
-    Ok(view)
 }
 
 /// Reads the first `len` bytes of the buffer into `dst`, window by window,
@@ -310,7 +226,7 @@ pub extern "C" fn pr_ranges_read(
     unsafe {
         report(t, len, || {
             let (rs, mem) = (try_ref(rs)?, try_ref(mem)?);
-            within(front(rs, len), |v| Ok(v.read(mem, out_bytes(dst, len)?)))
+            within(len, rs.len(), || Ok(rs.read(mem, out_bytes(dst, len)?)))
         })
     }
 }
@@ -336,7 +252,7 @@ pub extern "C" fn pr_ranges_write(
     unsafe {
         report(t, len, || {
             let (rs, mem) = (try_ref(rs)?, try_ref(mem)?);
-            within(front(rs, len), |v| Ok(v.write(mem, in_bytes(src, len)?)))
+            within(len, rs.len(), || Ok(rs.write(mem, in_bytes(src, len)?)))
         })
     }
 }
@@ -359,7 +275,7 @@ pub extern "C" fn pr_ranges_fill(
     unsafe {
         report(t, len, || {
             let (rs, mem) = (try_ref(rs)?, try_ref(mem)?);
-            Ok(rs.view().fill(mem, value, len))
+            Ok(rs.fill(mem, value, len))
         })
     }
 }
@@ -383,28 +299,9 @@ pub extern "C" fn pr_ranges_iovecs(
     covered: *mut usize,
 ) -> pr_status {
     guard(|| {
-        // SAFETY: a live pr_ranges per the C contract.
-        let rs = unsafe { try_ref(rs) }?;
+        // SAFETY: live handles per the C contract.
+        let (rs, mem) = unsafe { (try_ref(rs)?, try_ref(mem)?) };
         // SAFETY: per the C contract for the other arguments.
-        unsafe {
-            export_iovecs(
-                mem,
-                len,
-                iov,
-                iov_capacity,
-                iov_count,
-                covered,
-                |backend, m, slots| {
-                    let view = rs.view();
-                    let result = view.iovecs(m, len, slots).and_then(|done| {
-                        let mut exported = view.clone();
-                        exported.truncate(done.covered);
-                        backend.mark_exported(exported.paged_ranges())?;
-                        Ok(done)
-                    });
-                    Ok(result)
-                },
-            )
-        }
+        unsafe { buffer_iovecs(rs, mem, len, iov, iov_capacity, iov_count, covered) }
     })
 }

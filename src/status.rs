@@ -1,9 +1,13 @@
-//! Status codes, the one place that turns core errors into them, the
-//! `pr_transfer` report, and the version.
+//! Status codes, the one place that turns core errors into them
+//! ([`Failure`]), the `pr_transfer` report, and the version.
 
 use core::ffi::{c_char, c_int};
 
-use crate::error::{OutOfRange, TransferError};
+use pagedrange::memory::{DirtyLogError, RegionError, WindowMarkError};
+use pagedrange::wire::WireError;
+use pagedrange::{
+    BuilderError, InvalidGpn, LengthOverflow, ListError, OutOfRange, SingleError, TransferError,
+};
 
 /// Result of every fallible call: PR_OK (0) on success, a PR_ERR_* code
 /// otherwise. An integer type (not a C enum) so that every language binding
@@ -66,41 +70,106 @@ static_assertions::assert_eq_size!(pr_transfer, [u64; 3]);
 static_assertions::const_assert_eq!(core::mem::offset_of!(pr_transfer, done), 0);
 static_assertions::const_assert_eq!(core::mem::offset_of!(pr_transfer, fault_gpa), 8);
 static_assertions::const_assert_eq!(core::mem::offset_of!(pr_transfer, fault_code), 16);
-static_assertions::assert_eq_size!(crate::AddressRange, [u64; 2]);
-static_assertions::const_assert_eq!(core::mem::offset_of!(crate::AddressRange, start), 0);
-static_assertions::const_assert_eq!(core::mem::offset_of!(crate::AddressRange, end), 8);
+/// A failed call: the status it returns (never PR_OK).
+///
+/// Every core error becomes one here, and nowhere else: the `From` impls
+/// below are the whole mapping from errors to statuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Failure(pub(crate) pr_status);
 
-impl From<OutOfRange> for pr_status {
+impl From<OutOfRange> for Failure {
     fn from(_: OutOfRange) -> Self {
-        PR_ERR_OUT_OF_RANGE
+        Failure(PR_ERR_OUT_OF_RANGE)
     }
 }
 
-impl From<crate::InvalidGpn> for pr_status {
-    fn from(_: crate::InvalidGpn) -> Self {
-        PR_ERR_INVALID_GPN
+impl From<InvalidGpn> for Failure {
+    fn from(_: InvalidGpn) -> Self {
+        Failure(PR_ERR_INVALID_GPN)
     }
 }
 
-impl From<crate::LengthOverflow> for pr_status {
-    fn from(_: crate::LengthOverflow) -> Self {
-        PR_ERR_INVALID_ARGUMENT
+impl From<LengthOverflow> for Failure {
+    fn from(_: LengthOverflow) -> Self {
+        Failure(PR_ERR_INVALID_ARGUMENT)
     }
 }
 
-impl From<&TransferError> for pr_status {
+impl From<&TransferError> for Failure {
     fn from(e: &TransferError) -> Self {
-        match e {
+        Failure(match e {
             TransferError::OutOfRange(_) => PR_ERR_OUT_OF_RANGE,
             TransferError::InvalidGpn { .. } => PR_ERR_INVALID_GPN,
             TransferError::Memory { .. } => PR_ERR_MEMORY,
+        })
+    }
+}
+
+impl From<TransferError> for Failure {
+    fn from(e: TransferError) -> Self {
+        (&e).into()
+    }
+}
+
+impl From<ListError> for Failure {
+    fn from(e: ListError) -> Self {
+        match e {
+            ListError::Overflow(e) => e.into(),
+            ListError::Allocation => Failure(PR_ERR_ALLOCATION),
         }
     }
 }
 
-impl From<TransferError> for pr_status {
-    fn from(e: TransferError) -> Self {
-        (&e).into()
+impl From<SingleError> for Failure {
+    fn from(e: SingleError) -> Self {
+        match e {
+            SingleError::OutOfRange(e) => e.into(),
+            SingleError::Allocation => Failure(PR_ERR_ALLOCATION),
+        }
+    }
+}
+
+impl From<RegionError> for Failure {
+    fn from(e: RegionError) -> Self {
+        Failure(match e {
+            RegionError::Allocation => PR_ERR_ALLOCATION,
+            _ => PR_ERR_INVALID_ARGUMENT,
+        })
+    }
+}
+
+impl From<DirtyLogError> for Failure {
+    fn from(_: DirtyLogError) -> Self {
+        Failure(PR_ERR_INVALID_ARGUMENT)
+    }
+}
+
+impl From<WindowMarkError> for Failure {
+    fn from(e: WindowMarkError) -> Self {
+        TransferError::from(e).into()
+    }
+}
+
+impl From<BuilderError> for Failure {
+    fn from(e: BuilderError) -> Self {
+        Failure(match e {
+            BuilderError::Overflow { .. } => PR_ERR_OUT_OF_RANGE,
+            BuilderError::TooManyWindows { .. }
+            | BuilderError::TooManyPages { .. }
+            | BuilderError::TooManyBytes { .. } => PR_ERR_LIMIT,
+            BuilderError::Allocation { .. } => PR_ERR_ALLOCATION,
+        })
+    }
+}
+
+impl From<WireError> for Failure {
+    fn from(e: WireError) -> Self {
+        Failure(match e {
+            WireError::Truncated { .. } | WireError::BadOffset { .. } => PR_ERR_MALFORMED,
+            WireError::InvalidGpn { .. } => PR_ERR_INVALID_GPN,
+            WireError::TooLong { .. } => PR_ERR_OUT_OF_RANGE,
+            WireError::BufferTooSmall { .. } => PR_ERR_BUFFER_TOO_SMALL,
+        })
     }
 }
 

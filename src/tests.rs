@@ -7,11 +7,11 @@ use core::ptr::{null, null_mut};
 use std::sync::Mutex;
 
 use super::*;
-use crate::ffi::cursor::*;
-use crate::ffi::memory::*;
-use crate::ffi::range::*;
-use crate::ffi::ranges::*;
-use crate::{AddressRange, MemoryOps};
+use crate::cursor::*;
+use crate::memory::*;
+use crate::range::*;
+use crate::ranges::*;
+use crate::{pr_address_range as AddressRange, MemoryOps};
 
 const P: usize = 4096;
 
@@ -426,4 +426,16 @@ fn ranges_windows_and_readers() {
     assert_eq!(pr_reader_remaining(rd), 0);
     pr_reader_free(rd);
     pr_memory_free(mem);
+}
+
+/// The committed header is the one build.rs generates from this code.
+#[test]
+fn header_matches_the_code() {
+    let generated = include_str!(concat!(env!("OUT_DIR"), "/pagedrange.h"));
+    let committed = include_str!("../include/pagedrange.h");
+    assert!(
+        generated == committed,
+        "include/pagedrange.h differs from the header the code generates; \
+         run scripts/gen-header.sh and commit it"
+    );
 }

@@ -1,25 +1,14 @@
 //! The GPA-range wire format of VMBus packets, to and from `pr_ranges`.
 
-use super::boundary::{
-    guard, in_array, out_array, out_ptr, to_boxed_ptr, try_ref, write_opt, write_out,
-};
-use super::range::RangeHandle;
-use super::ranges::{pr_ranges, RangesHandle};
-use super::status::{
-    pr_status, PR_ERR_BUFFER_TOO_SMALL, PR_ERR_INVALID_GPN, PR_ERR_MALFORMED, PR_ERR_OUT_OF_RANGE,
-};
-use crate::wire::{gpa_ranges_len, parse_gpa_ranges, write_gpa_ranges, WireError};
+use std::sync::Arc;
 
-impl From<WireError> for pr_status {
-    fn from(e: WireError) -> Self {
-        match e {
-            WireError::Truncated { .. } | WireError::BadOffset { .. } => PR_ERR_MALFORMED,
-            WireError::InvalidGpn { .. } => PR_ERR_INVALID_GPN,
-            WireError::TooLong { .. } => PR_ERR_OUT_OF_RANGE,
-            WireError::BufferTooSmall { .. } => PR_ERR_BUFFER_TOO_SMALL,
-        }
-    }
-}
+use pagedrange::wire::{gpa_ranges_len, parse_each, write_gpa_ranges};
+use pagedrange::WindowList;
+
+use crate::boundary::{guard, in_array, out_array, out_ptr, try_ref, write_opt, write_out};
+use crate::range::{give, Buf};
+use crate::ranges::pr_ranges;
+use crate::status::{pr_status, Failure};
 
 /// Parses `range_count` GPA ranges from `words` (the packed format of VMBus
 /// packets: per range a header word `len | offset << 32`, i.e. the struct
@@ -52,24 +41,27 @@ pub extern "C" fn pr_ranges_parse_gpa_ranges(
         // SAFETY: the C contract makes `words` readable for `word_count`
         // elements during the call.
         let words = unsafe { in_array(words, word_count) }?;
-        let root = RangeHandle::copy_list(words)?;
-        let (windows, used) = parse_gpa_ranges(root.list(), range_count).map_err(|e| {
+        let mut list = WindowList::new();
+        let mut pushed = Ok(());
+        let parsed = parse_each(words, range_count, |window| {
+            if pushed.is_ok() {
+                pushed = list.try_push(&window);
+            }
+        });
+        let used = parsed.map_err(|e| {
             if let Some(word) = e.word() {
                 // SAFETY: a non-NULL `error_word` is writable per the C
                 // contract.
                 unsafe { write_opt(error_word, word) };
             }
-            pr_status::from(e)
+            Failure::from(e)
         })?;
-        let mut rs = RangesHandle::default();
-        for window in windows {
-            rs.push(&root.derive(window))?;
-        }
+        pushed?;
         // SAFETY: checked non-NULL, or optional and writable, per the C
         // contract.
         unsafe {
             write_opt(words_used, used);
-            write_out(out, to_boxed_ptr::<pr_ranges>(rs));
+            give(out, Buf::new(Arc::new(list)));
         }
         Ok(())
     })
@@ -99,11 +91,10 @@ pub extern "C" fn pr_ranges_write_gpa_ranges(
         let rs = unsafe { try_ref(rs) }?;
         // SAFETY: `words` writable for `capacity` words per the C contract.
         let out = unsafe { out_array(words, capacity) }?;
-        let view = rs.view();
-        let need = gpa_ranges_len(view.paged_ranges())?;
+        let need = gpa_ranges_len(rs.windows())?;
         // SAFETY: checked non-NULL; writable per the C contract.
         unsafe { write_out(needed_out, need) };
-        write_gpa_ranges(view.paged_ranges(), out)?;
+        write_gpa_ranges(rs.windows(), out)?;
         Ok(())
     })
 }

@@ -4,11 +4,11 @@
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void};
 
-use pagedrange::memory::{FillCallback, ReadCallback, WriteCallback};
 use pagedrange::{
-    CallbackMemory, GuestMemory, MemoryFault, MemoryOps, MemoryRead, MemoryWrite, PagedRange,
-    PagedRanges, TransferError, PAGE_SIZE,
+    GuestMemory, MemoryFault, MemoryRead, MemoryWrite, PagedRange, PagedRanges, TransferError,
+    PAGE_SIZE,
 };
+use pagedrange_ffi::{CallbackMemory, FillCallback, MemoryOps, ReadCallback, WriteCallback};
 
 const P: usize = PAGE_SIZE;
 const PU: u64 = PAGE_SIZE as u64;

@@ -81,9 +81,11 @@ unsafe extern "C" fn record(ctx: *mut c_void, gpa: u64, len: usize) {
 }
 
 fn callback_log(calls: &Calls) -> DirtyLog {
+    // The address, so that the closure is Send + Sync.
+    let ctx = calls as *const Calls as usize;
     // SAFETY: `record` only locks the mutex, which outlives the log in
     // every test.
-    unsafe { DirtyLog::callback(record, (calls as *const Calls).cast_mut().cast()) }
+    DirtyLog::callback(move |gpa, len| unsafe { record(ctx as *mut c_void, gpa, len) })
 }
 
 /// Set bits of a bitmap, as GPNs.
@@ -383,12 +385,12 @@ mod c_abi {
     //! page fails with PR_ERR_MEMORY and marks nothing, in any log.
 
     use super::*;
-    use pagedrange::ffi::memory::{
+    use pagedrange_ffi::memory::{
         pr_memory_free, pr_memory_new_mapped, pr_memory_with_dirty_bitmap,
     };
-    use pagedrange::ffi::range::{pr_range_free, pr_range_iovecs, pr_range_new};
-    use pagedrange::ffi::ranges::{pr_ranges_free, pr_ranges_iovecs, pr_ranges_new};
-    use pagedrange::ffi::{pr_memory, pr_range, pr_ranges, PR_ERR_MEMORY, PR_OK};
+    use pagedrange_ffi::range::{pr_range_free, pr_range_iovecs, pr_range_new};
+    use pagedrange_ffi::ranges::{pr_ranges_free, pr_ranges_iovecs, pr_ranges_new};
+    use pagedrange_ffi::{pr_memory, pr_range, pr_ranges, PR_ERR_MEMORY, PR_OK};
     use std::ptr;
 
     fn iovs() -> [libc::iovec; 4] {
@@ -420,7 +422,7 @@ mod c_abi {
     /// 256 guest pages mapped at GPA 0.
     fn with_mapped(f: impl FnOnce(*mut pr_memory)) {
         let mut ram = vec![0u8; 256 * P];
-        let region = MappedRegion {
+        let region = pagedrange_ffi::MappedRegion {
             gpa: 0,
             size: ram.len() as u64,
             host: ram.as_mut_ptr().cast(),

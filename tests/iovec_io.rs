@@ -17,13 +17,13 @@ use std::path::PathBuf;
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use pagedrange::ffi::memory::{pr_memory_free, pr_memory_new_mapped};
-use pagedrange::ffi::range::{pr_range_free, pr_range_iovecs, pr_range_new, pr_range_skip};
-use pagedrange::ffi::ranges::{pr_ranges_free, pr_ranges_iovecs, pr_ranges_new, pr_ranges_skip};
-use pagedrange::ffi::{pr_memory, pr_range, pr_ranges, PR_ERR_BUFFER_TOO_SMALL, PR_OK};
 use pagedrange::{
     MappedMemory, MappedRegion, MemoryRead, MemoryWrite, PagedRange, PagedRanges, PAGE_SIZE,
 };
+use pagedrange_ffi::memory::{pr_memory_free, pr_memory_new_mapped};
+use pagedrange_ffi::range::{pr_range_free, pr_range_iovecs, pr_range_new, pr_range_skip};
+use pagedrange_ffi::ranges::{pr_ranges_free, pr_ranges_iovecs, pr_ranges_new, pr_ranges_skip};
+use pagedrange_ffi::{pr_memory, pr_range, pr_ranges, PR_ERR_BUFFER_TOO_SMALL, PR_OK};
 
 const P: usize = PAGE_SIZE;
 /// Host pages of the fake guest RAM.
@@ -361,7 +361,8 @@ fn ffi_range(gpns: &[u64], offset: usize, len: usize) -> *mut pr_range {
 #[cfg_attr(miri, ignore)]
 fn c_abi_iovecs_drive_preadv_and_pwritev_in_pieces() {
     let mut ram = Ram::new();
-    let regions = ram.regions();
+    let regions: Vec<pagedrange_ffi::MappedRegion> =
+        ram.regions().into_iter().map(Into::into).collect();
     let host = ram.bytes.as_ptr();
     let mut mem: *mut pr_memory = ptr::null_mut();
     assert_eq!(

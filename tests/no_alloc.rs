@@ -21,29 +21,30 @@ use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 use std::ptr;
 
-use pagedrange::ffi::cursor::{
+use pagedrange::{
+    GuestMemory, MappedMemory, MappedRegion, MemoryRead, MemoryWrite, PagedRange, PagedRanges,
+    TransferError, PAGE_SIZE,
+};
+use pagedrange_ffi::cursor::{
     pr_ranges_reader_new, pr_ranges_writer_new, pr_reader_free, pr_reader_new, pr_reader_read,
     pr_reader_remaining, pr_reader_skip, pr_writer_fill, pr_writer_free, pr_writer_new,
     pr_writer_remaining, pr_writer_write,
 };
-use pagedrange::ffi::memory::{
+use pagedrange_ffi::memory::{
     pr_memory_free, pr_memory_new_callbacks, pr_memory_new_mapped, pr_memory_with_dirty_bitmap,
 };
-use pagedrange::ffi::range::{
+use pagedrange_ffi::range::{
     pr_range_fill, pr_range_free, pr_range_iovecs, pr_range_new, pr_range_read, pr_range_write,
 };
-use pagedrange::ffi::ranges::{
+use pagedrange_ffi::ranges::{
     pr_ranges_fill, pr_ranges_free, pr_ranges_get, pr_ranges_iovecs, pr_ranges_new, pr_ranges_read,
     pr_ranges_skip, pr_ranges_truncate, pr_ranges_write,
 };
-use pagedrange::ffi::{
+use pagedrange_ffi::{
     pr_memory, pr_range, pr_ranges, pr_reader, pr_transfer, pr_writer, PR_ERR_BUFFER_TOO_SMALL,
     PR_ERR_MEMORY, PR_ERR_OUT_OF_RANGE, PR_OK,
 };
-use pagedrange::{
-    CallbackMemory, GuestMemory, MappedMemory, MappedRegion, MemoryOps, MemoryRead, MemoryWrite,
-    PagedRange, PagedRanges, TransferError, PAGE_SIZE,
-};
+use pagedrange_ffi::{CallbackMemory, MemoryOps};
 
 // ---------------------------------------------------------------------------
 // The counting allocator.
@@ -639,7 +640,7 @@ fn ffi_iovecs(mem: *const pr_memory) {
 #[test]
 fn c_abi_with_mapped_memory_does_not_allocate() {
     let mut ram = vec![0u8; PAGES * P];
-    let regs = regions(&mut ram);
+    let regs = regions(&mut ram).map(pagedrange_ffi::MappedRegion::from);
     let mut mem: *mut pr_memory = ptr::null_mut();
     assert_eq!(
         pr_memory_new_mapped(regs.as_ptr(), regs.len(), &mut mem),

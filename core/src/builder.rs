@@ -166,9 +166,9 @@ impl RangesBuilder {
 
         // Joined: the window meets the segment exactly, or both meet a
         // page boundary (interior pages are whole).
-        let joined = self.end_gpa.is_some_and(|end| {
-            end == gpa || (end % PAGE_SIZE as u64 == 0 && in_page == 0)
-        });
+        let joined = self
+            .end_gpa
+            .is_some_and(|end| end == gpa || (end % PAGE_SIZE as u64 == 0 && in_page == 0));
         // When the window ends mid-page exactly where the segment starts,
         // the segment's first page is already the window's last page.
         let shares_page = joined && in_page != 0;

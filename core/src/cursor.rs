@@ -156,9 +156,9 @@ fn transfer_window<M: GuestMemory + ?Sized>(
         Transfer::Read(d) => each_run(pos, done, stop, |gpa, at, n| {
             mem.read(gpa, &mut d[at..at + n])
         }),
-        Transfer::Write(s) => each_run(pos, done, stop, |gpa, at, n| {
-            mem.write(gpa, &s[at..at + n])
-        }),
+        Transfer::Write(s) => {
+            each_run(pos, done, stop, |gpa, at, n| mem.write(gpa, &s[at..at + n]))
+        }
         Transfer::Fill(v, _) => {
             let v = *v;
             each_run(pos, done, stop, |gpa, _, n| mem.fill(gpa, v, n))
@@ -241,8 +241,22 @@ impl<S> Cursor<S> {
     }
 
     /// Lowers the limit to at most `n` bytes.
-    pub(crate) fn limit_to(&mut self, n: usize) {
+    pub fn limit_to(&mut self, n: usize) {
         self.len = self.len.min(n);
+    }
+
+    /// The source of the windows.
+    pub(crate) fn source(&self) -> &S {
+        &self.src
+    }
+
+    /// The same place and limit over another view of the same windows.
+    pub(crate) fn map_source<'s, T>(&'s self, f: impl FnOnce(&'s S) -> T) -> Cursor<T> {
+        Cursor {
+            src: f(&self.src),
+            cur: self.cur,
+            len: self.len,
+        }
     }
 }
 
@@ -326,7 +340,11 @@ impl<S: WindowSource> Cursor<S> {
     }
 
     /// Writes `src` and advances past it.
-    pub fn write<M: GuestMemory + ?Sized>(&mut self, mem: &M, src: &[u8]) -> Result<(), TransferError> {
+    pub fn write<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        src: &[u8],
+    ) -> Result<(), TransferError> {
         self.transfer(mem, Transfer::Write(src))
     }
 

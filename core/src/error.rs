@@ -97,5 +97,4 @@ impl TransferError {
             TransferError::InvalidGpn { done, .. } | TransferError::Memory { done, .. } => done,
         }
     }
-
 }

@@ -107,8 +107,8 @@ mod page;
 mod paged_range;
 mod paged_ranges;
 mod span;
-pub mod wire;
 mod window_list;
+pub mod wire;
 
 pub use address_range::AddressRange;
 pub use builder::{BuilderError, BuilderLimits, RangesBuilder};
@@ -124,4 +124,6 @@ pub use memory::{BufferMemory, GuestMemory, MappedMemory, MappedRegion};
 pub use page::{gpn_range, gpn_to_gpa, MAX_GPN, PAGE_SHIFT, PAGE_SIZE};
 pub use paged_range::{PagedRange, PagedRangeRangeIter};
 pub use paged_ranges::{PagedRanges, PagedRangesIter};
-pub use window_list::{Buffer, BufferWindows, ListError, ListWindows, SingleError, WindowList};
+pub use window_list::{
+    Buffer, BufferWindows, CursorWindows, ListError, ListWindows, SingleError, WindowList,
+};

@@ -217,7 +217,11 @@ mod tests {
         assert_eq!(pages_spanned(0, PAGE_SIZE), 1);
         assert_eq!(pages_spanned(0, PAGE_SIZE + 1), 2);
         assert_eq!(pages_spanned(PAGE_SIZE - 1, 2), 2);
-        assert_eq!(pages_spanned(PAGE_SIZE + 5, 10), 1, "only the in-page offset counts");
+        assert_eq!(
+            pages_spanned(PAGE_SIZE + 5, 10),
+            1,
+            "only the in-page offset counts"
+        );
         assert_eq!(pages_spanned(1, usize::MAX), usize::MAX / PAGE_SIZE + 1);
     }
 
@@ -226,7 +230,13 @@ mod tests {
         let gpns = [7, 8, 9, 20];
         let mut pos = Pos::new(&gpns, 100, 4 * PAGE_SIZE - 100);
         let run = pos.next_run(10).unwrap();
-        assert_eq!(run, Run { gpa: 0x7064, len: 10 });
+        assert_eq!(
+            run,
+            Run {
+                gpa: 0x7064,
+                len: 10
+            }
+        );
         let run = pos.next_run(usize::MAX).unwrap();
         assert_eq!(
             run,
@@ -236,7 +246,13 @@ mod tests {
             }
         );
         assert_eq!(pos.left(), PAGE_SIZE);
-        assert_eq!(pos.next_run(5).unwrap(), Run { gpa: 0x14000, len: 5 });
+        assert_eq!(
+            pos.next_run(5).unwrap(),
+            Run {
+                gpa: 0x14000,
+                len: 5
+            }
+        );
         assert_eq!(pos.left(), PAGE_SIZE - 5);
     }
 

@@ -127,11 +127,15 @@ where
     /// the skipped bytes.
     pub(crate) fn cursor(&self) -> Cursor<IterWindows<'a, T>> {
         let all = usize::MAX;
-        let mut c = Cursor::new(IterWindows::new(self.iter.clone()), WindowSpan::default(), all);
+        let mut c = Cursor::new(
+            IterWindows::new(self.iter.clone()),
+            WindowSpan::default(),
+            all,
+        );
         // Windows holding fewer bytes than the span claims leave the cursor
         // short; its transfers then report those bytes out of range.
         let _ = c.skip(self.span.start);
-        let _ = c.limit_to(self.span.len);
+        c.limit_to(self.span.len);
         c
     }
 

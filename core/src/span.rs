@@ -109,7 +109,10 @@ mod tests {
         assert_eq!(t, Span { start: 10, len: 3 });
         assert!(t.truncate(4).is_err());
         let (a, b) = s.split(8).unwrap();
-        assert_eq!((a, b), (Span { start: 10, len: 8 }, Span { start: 18, len: 12 }));
+        assert_eq!(
+            (a, b),
+            (Span { start: 10, len: 8 }, Span { start: 18, len: 12 })
+        );
         assert_eq!(s.split(21).unwrap_err().available, 20);
     }
 }

@@ -3,6 +3,7 @@
 //! for a request, and what the C ABI's `pr_range` and `pr_ranges` hold.
 
 use core::ops::Deref;
+use std::sync::Arc;
 
 use crate::cursor::{Cursor, WindowSource, WindowSpan};
 use crate::error::{InvalidGpn, LengthOverflow, OutOfRange, TransferError};
@@ -46,10 +47,26 @@ pub enum ListError {
 /// of the buffer. Cloning into an existing list with `clone_from` reuses its
 /// allocations, which is how a device refills a buffer per request without
 /// touching the heap.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct WindowList {
     gpns: Vec<u64>,
     windows: Vec<Entry>,
+}
+
+impl Clone for WindowList {
+    fn clone(&self) -> Self {
+        Self {
+            gpns: self.gpns.clone(),
+            windows: self.windows.clone(),
+        }
+    }
+
+    /// Copies `src` into this list, reusing its allocations: no heap
+    /// traffic once the list has held a list as large.
+    fn clone_from(&mut self, src: &Self) {
+        self.gpns.clone_from(&src.gpns);
+        self.windows.clone_from(&src.windows);
+    }
 }
 
 impl WindowList {
@@ -250,8 +267,17 @@ impl WindowList {
     /// [`clip`](Self::clip) for a span known to fit.
     fn seek<L: Deref<Target = Self>>(list: L, span: Span) -> Cursor<ListWindows<L>> {
         let first = list.find(span.start);
-        let window = list.cut(first, span).map_or(WindowSpan::default(), |(_, flat)| flat.into());
-        Cursor::new(ListWindows { list, next: first + 1 }, window, span.len)
+        let window = list
+            .cut(first, span)
+            .map_or(WindowSpan::default(), |(_, flat)| flat.into());
+        Cursor::new(
+            ListWindows {
+                list,
+                next: first + 1,
+            },
+            window,
+            span.len,
+        )
     }
 }
 
@@ -264,6 +290,39 @@ pub enum SingleError {
     /// The list could not be allocated.
     #[error("could not allocate the page list")]
     Allocation,
+}
+
+impl<'a> Cursor<ListWindows<&'a WindowList>> {
+    /// The windows ahead of the cursor, cut to its limit.
+    pub fn into_windows(self) -> CursorWindows<'a> {
+        CursorWindows { cursor: self }
+    }
+}
+
+/// Iterator over the windows ahead of a cursor, from
+/// [`Cursor::into_windows`].
+#[derive(Clone, Debug)]
+pub struct CursorWindows<'a> {
+    cursor: Cursor<ListWindows<&'a WindowList>>,
+}
+
+impl<'a> Iterator for CursorWindows<'a> {
+    type Item = PagedRange<'a>;
+
+    fn next(&mut self) -> Option<PagedRange<'a>> {
+        let span = self.cursor.take_span()?;
+        Some(PagedRange::from_span(span, &self.cursor.source().list.gpns))
+    }
+}
+
+impl<L: Deref<Target = WindowList>> Cursor<ListWindows<L>> {
+    /// The same place and limit, borrowing the list.
+    pub fn borrowed(&self) -> Cursor<ListWindows<&WindowList>> {
+        self.map_source(|s| ListWindows {
+            list: &*s.list,
+            next: s.next,
+        })
+    }
 }
 
 /// The windows of a [`WindowList`] from one on: the source of its cursors.
@@ -342,6 +401,14 @@ impl<L: Deref<Target = WindowList>> Buffer<L> {
         self.span.truncate(n)
     }
 
+    /// The same bytes, borrowing the list.
+    pub fn borrowed(&self) -> Buffer<&WindowList> {
+        Buffer {
+            list: &*self.list,
+            span: self.span,
+        }
+    }
+
     /// A cursor at the buffer's first byte, borrowing the list.
     #[inline]
     pub fn cursor(&self) -> Cursor<ListWindows<&WindowList>> {
@@ -396,7 +463,11 @@ impl<L: Deref<Target = WindowList>> Buffer<L> {
     }
 
     /// Reads the first `dst.len()` bytes into `dst`.
-    pub fn read<M: GuestMemory + ?Sized>(&self, mem: &M, dst: &mut [u8]) -> Result<(), TransferError> {
+    pub fn read<M: GuestMemory + ?Sized>(
+        &self,
+        mem: &M,
+        dst: &mut [u8],
+    ) -> Result<(), TransferError> {
         self.cursor().read(mem, dst)
     }
 
@@ -406,8 +477,50 @@ impl<L: Deref<Target = WindowList>> Buffer<L> {
     }
 
     /// Sets the first `len` bytes to `value`.
-    pub fn fill<M: GuestMemory + ?Sized>(&self, mem: &M, value: u8, len: usize) -> Result<(), TransferError> {
+    pub fn fill<M: GuestMemory + ?Sized>(
+        &self,
+        mem: &M,
+        value: u8,
+        len: usize,
+    ) -> Result<(), TransferError> {
         self.cursor().fill(mem, value, len)
+    }
+}
+
+impl Buffer<Arc<WindowList>> {
+    /// Appends a copy of `window` after the buffer's end. A narrowed
+    /// buffer first gets a list of its own bytes; a list that another
+    /// handle shares is copied first. O(1) amortized otherwise. On error
+    /// the buffer holds the same bytes as before.
+    pub fn try_push(&mut self, window: &PagedRange<'_>) -> Result<(), ListError> {
+        if window.is_empty() {
+            return Ok(());
+        }
+        if self.window() != (0, self.list.len()) {
+            let mut kept = WindowList::new();
+            for w in self.windows() {
+                kept.try_push(&w)?;
+            }
+            *self = Buffer::new(Arc::new(kept));
+        }
+        let list = Arc::make_mut(&mut self.list);
+        list.try_push(window)?;
+        self.span.len = list.len();
+        Ok(())
+    }
+
+    /// Makes the buffer the whole of a copy of `src`, reusing the list's
+    /// allocations when no other handle shares it (no heap traffic in
+    /// steady state), or giving the buffer a new list when one does.
+    pub fn refill_from(&mut self, src: &WindowList) {
+        match Arc::get_mut(&mut self.list) {
+            Some(list) => list.clone_from(src),
+            None => self.list = Arc::new(src.clone()),
+        }
+        self.span = Span {
+            start: 0,
+            len: src.len(),
+        };
     }
 }
 

@@ -30,11 +30,13 @@ if [ $# -ge 1 ]; then
     SO=$1
 else
     # Build (a no-op when cargo is up to date) so the script also works alone.
-    cargo build --release --lib --quiet
-    SO=${CARGO_TARGET_DIR:-$ROOT/target}/release/libpagedrange.so
+    cargo build --release -p pagedrange-ffi --lib --quiet
+    # cargo's name for it; the CMake build stages this file as
+    # libpagedrange.so.X.Y.Z (scripts/test-packaging.sh checks the links).
+    SO=${CARGO_TARGET_DIR:-$ROOT/target}/release/libpagedrange_ffi.so
 fi
 [ -f "$SO" ] || { fail "$SO not found"; exit 1; }
-[ -f "$HEADER" ] || { fail "$HEADER not found (build.rs generates it)"; exit 1; }
+[ -f "$HEADER" ] || { fail "$HEADER not found (scripts/gen-header.sh writes it)"; exit 1; }
 
 # 1. SONAME
 soname=$(readelf -d "$SO" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')

@@ -3,7 +3,7 @@
 #
 #   1. install Go 1.23 from Debian bookworm-backports (golang-1.23-go) if
 #      /usr/lib/go-1.23/bin/go is missing (needs root or sudo);
-#   2. cargo build --release in the repository root (libpagedrange.a);
+#   2. cargo build --release -p pagedrange-ffi in the repository root (libpagedrange.a);
 #   3. go vet ./... and go test -race -count=1 ./... in bindings/go;
 #   4. go test -count=1 ./... again built with GOEXPERIMENT=cgocheck2, the
 #      runtime check that C never keeps an unpinned Go pointer (skip with
@@ -75,13 +75,13 @@ export GOCACHE=${GOCACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/go-build}
 export GOPATH=${GOPATH:-${HOME:-/root}/go}
 
 log "$(go version)"
-log "cargo build --release"
-cargo build --release --quiet
-[ -f "$root/target/release/libpagedrange.a" ] || { log "target/release/libpagedrange.a missing"; exit 1; }
+log "cargo build --release -p pagedrange-ffi"
+cargo build --release -p pagedrange-ffi --quiet
+[ -f "$root/target/release/libpagedrange_ffi.a" ] || { log "target/release/libpagedrange_ffi.a missing"; exit 1; }
 
 # Go does not notice when the static library changes under an unchanged
 # #cgo LDFLAGS line; a define carrying its hash makes the package rebuild.
-lib_hash=$(sha256sum "$root/target/release/libpagedrange.a" | cut -c1-16)
+lib_hash=$(sha256sum "$root/target/release/libpagedrange_ffi.a" | cut -c1-16)
 export CGO_CFLAGS="-O2 -g -DPAGEDRANGE_LIB_HASH=$lib_hash"
 
 cd "$root/bindings/go"

@@ -3,7 +3,7 @@
 #
 #   1. installs Zig $ZIG_VERSION from PyPI (`ziglang`) unless
 #      `python3 -m ziglang version` already reports it;
-#   2. builds the library: `cargo build --release` at the repository root;
+#   2. builds the library: `cargo build --release -p pagedrange-ffi` at the repository root;
 #   3. `python3 -m ziglang build test -Dcpu=baseline` in bindings/zig (a
 #      fixed CPU, never the native one), under valgrind
 #      (-Dvalgrind=true: memory errors and leaked handles fail) when valgrind
@@ -42,9 +42,9 @@ if [ "$have" != "$ZIG_VERSION" ]; then
         fail "python3 -m ziglang reports '${have:-nothing}', want $ZIG_VERSION"
 fi
 
-log "cargo build --release"
-cargo build --release || fail "cargo build --release failed"
-[ -f "$root/target/release/libpagedrange.a" ] || fail "target/release/libpagedrange.a missing"
+log "cargo build --release -p pagedrange-ffi"
+cargo build --release -p pagedrange-ffi || fail "cargo build --release failed"
+[ -f "$root/target/release/libpagedrange_ffi.a" ] || fail "target/release/libpagedrange_ffi.a missing"
 
 cd "$root/bindings/zig"
 export ZIG_GLOBAL_CACHE_DIR="$PWD/.zig-cache/global"

@@ -5,7 +5,7 @@
 
 use pagedrange::{AddressRange, InvalidGpn, IovecExport, OutOfRange, TransferError};
 
-use crate::boundary::{guard, out_array, out_ptr, write_opt, write_out, FfiResult};
+use crate::boundary::{guard, out_array, out_ptr, write_opt, write_out, FfiResult, NULL};
 use crate::memory::Backend;
 use crate::status::{pr_status, pr_transfer, Failure, PR_ERR_BUFFER_TOO_SMALL};
 
@@ -98,14 +98,18 @@ pub(crate) unsafe fn export_runs(
     count: *mut usize,
 ) -> FfiResult {
     let count = out_ptr(count)?;
-    // SAFETY: forwarded contract; an address range is plain data.
-    let slots = unsafe { out_array(out, capacity) }?;
+    if out.is_null() && capacity > 0 {
+        return Err(NULL);
+    }
+    // The array is written element by element, never borrowed as a slice:
+    // `capacity` is only the caller's bound (SIZE_MAX is allowed).
     let mut needed = 0usize;
     for run in runs {
-        if let Some(slot) = slots.get_mut(needed) {
-            *slot = run?.into();
-        } else {
-            run?;
+        let run = run?;
+        if needed < capacity {
+            // SAFETY: `needed < capacity` and `out` is writable for
+            // `capacity` elements per the contract.
+            unsafe { out.add(needed).write(run.into()) };
         }
         needed += 1;
     }

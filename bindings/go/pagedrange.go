@@ -22,7 +22,7 @@ package pagedrange
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: ${SRCDIR}/../../target/release/libpagedrange.a -lpthread -ldl -lm
+#cgo LDFLAGS: ${SRCDIR}/../../target/release/libpagedrange_ffi.a -lpthread -ldl -lm
 #include <stdlib.h>
 #include "pagedrange.h"
 

@@ -2,8 +2,10 @@
 //!
 //!   zig build test     run the binding's tests
 //!
-//! Needs the Rust library built first: `cargo build --release` at the
-//! repository root gives target/release/libpagedrange.a. The binding links
+//! Needs the Rust library built first: `cargo build --release -p
+//! pagedrange-ffi` at the repository root gives
+//! target/release/libpagedrange_ffi.a (the archive CMake installs as
+//! libpagedrange.a). The binding links
 //! that static archive (not the .so): the test binary then needs no
 //! libpagedrange.so.0 on the loader path (no rpath, no LD_LIBRARY_PATH) and
 //! always runs the library just built. Zig's bundled libunwind provides the
@@ -22,7 +24,8 @@ pub fn build(b: *std.Build) void {
     const optimize = b.standardOptimizeOption(.{});
 
     const include_dir = pathOption(b, "include-dir", "directory holding pagedrange.h", "../../include");
-    const lib_dir = pathOption(b, "lib-dir", "directory holding libpagedrange.a", "../../target/release");
+    const lib_dir = pathOption(b, "lib-dir", "directory holding the static library", "../../target/release");
+    const lib_name = b.option([]const u8, "lib-name", "file name of the static library") orelse "libpagedrange_ffi.a";
 
     const mod = b.addModule("pagedrange", .{
         .root_source_file = b.path("src/pagedrange.zig"),
@@ -31,7 +34,7 @@ pub fn build(b: *std.Build) void {
         .link_libc = true,
     });
     mod.addIncludePath(include_dir);
-    mod.addObjectFile(lib_dir.path(b, "libpagedrange.a"));
+    mod.addObjectFile(lib_dir.path(b, lib_name));
     mod.linkSystemLibrary("unwind", .{});
     for ([_][]const u8{ "pthread", "dl", "m" }) |name| mod.linkSystemLibrary(name, .{});
 

@@ -12,7 +12,7 @@
  * that function's inclusive cost: the loop, the calls, everything they
  * call (memcpy included). Each loop first runs uncollected as a warm-up
  * (lazy symbol binding, first-use initialisation). Nothing is subtracted:
- * the `loop_overhead` measurement (the same loop calling an empty function)
+ * the `overhead` measurement (the same loop calling an empty function)
  * says how much of each per-call figure is the loop itself.
  *
  * Modes:

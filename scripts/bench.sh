@@ -39,11 +39,11 @@ if [ -n "${BENCH_CPU:-}" ] && command -v taskset >/dev/null 2>&1; then
 fi
 
 # --- the machine ------------------------------------------------------------
-model=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
+model=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | sed -n 1p)
 cpus=$(nproc)
-cores=$(lscpu | sed -n 's/^Core(s) per socket:[[:space:]]*//p' | head -1)
-sockets=$(lscpu | sed -n 's/^Socket(s):[[:space:]]*//p' | head -1)
-glibc=$(ldd --version 2>/dev/null | head -1 | sed 's/.* //')
+cores=$(lscpu | sed -n 's/^Core(s) per socket:[[:space:]]*//p' | sed -n 1p)
+sockets=$(lscpu | sed -n 's/^Socket(s):[[:space:]]*//p' | sed -n 1p)
+glibc=$(ldd --version 2>/dev/null | sed -n 1p | sed 's/.* //')
 MACHINE="${model:-unknown CPU}, ${cpus} CPUs (${sockets:-?} socket x ${cores:-?} cores), \
 Linux $(uname -r), glibc ${glibc:-?}, $(rustc --version | cut -d' ' -f1-2), gcc $(gcc -dumpversion)"
 log "machine: $MACHINE"
@@ -77,9 +77,12 @@ icount() {
     run_cmd gcc "${CC_FLAGS[@]}" -DICOUNT_COUNT_ALLOCS "$wrap" "$ROOT/bench-c/icount.c" "${LINK[@]}" -o "$bin-allocs"
     run_cmd "$bin" check
     run_cmd "$bin-allocs" allocs >"$dir/values.txt"
-    for m in $("$bin" list); do
+    local names first
+    names=$("$bin" list)
+    first=${names%%$'\n'*}
+    for m in $names; do
         cmd=(valgrind --tool=callgrind --toggle-collect="measure_$m" --callgrind-out-file="$dir/$m.out" "$bin" run "$m")
-        [ "$m" = "$("$bin" list | head -1)" ] && cmds+=("${cmd[*]//$ROOT\//}   # likewise for each NAME of \`icount list\`")
+        [ "$m" = "$first" ] && cmds+=("${cmd[*]//$ROOT\//}   # likewise for each NAME of \`icount list\`")
         if ! "${cmd[@]}" >"$dir/$m.log" 2>&1; then
             echo "bench: callgrind run of $m failed; log in $dir/$m.log:" >&2
             tail -20 "$dir/$m.log" >&2

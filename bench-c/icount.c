@@ -288,11 +288,11 @@ static struct req_out req_out;
  * after pr_ranges_skip(rs, data_len), so it starts at offset 16 + 4096.
  *
  * For the zero-allocation API, change only pr_vq_init/pr_vq_fini and
- * pr_request (the ICOUNT_RESET_API branch is a sketch of it).
+ * pr_request (ICOUNT_ALLOC_API builds the allocating version of before).
  */
 struct pr_vq {
     pr_ranges_builder *b;
-#ifdef ICOUNT_RESET_API
+#ifndef ICOUNT_ALLOC_API
     pr_ranges *rs;
     pr_reader *rd;
     pr_writer *w;
@@ -301,7 +301,7 @@ struct pr_vq {
 
 static void pr_vq_init(struct pr_vq *q) {
     CHECK(pr_ranges_builder_new(NULL, &q->b));
-#ifdef ICOUNT_RESET_API
+#ifndef ICOUNT_ALLOC_API
     CHECK(pr_ranges_new(NULL, 0, &q->rs));
     CHECK(pr_ranges_reader_new(q->rs, mem, &q->rd));
     CHECK(pr_ranges_writer_new(q->rs, mem, &q->w));
@@ -309,7 +309,7 @@ static void pr_vq_init(struct pr_vq *q) {
 }
 
 static void pr_vq_fini(struct pr_vq *q) {
-#ifdef ICOUNT_RESET_API
+#ifndef ICOUNT_ALLOC_API
     pr_reader_free(q->rd);
     pr_writer_free(q->w);
     pr_ranges_free(q->rs);
@@ -317,7 +317,7 @@ static void pr_vq_fini(struct pr_vq *q) {
     pr_ranges_builder_free(q->b);
 }
 
-#ifndef ICOUNT_RESET_API
+#ifdef ICOUNT_ALLOC_API
 /* For docs/bench/icount.md: what pr_request does. */
 static const char pr_request_steps[] =
     "today's API: `pr_ranges_builder_clear`, 3 `pr_ranges_builder_push`, `pr_ranges_builder_finish`; "

@@ -18,7 +18,7 @@ ROOT=$(pwd)
 OUT="$ROOT/docs/bench"
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 # The static library every C benchmark links; the one place naming it.
-LIB=${PAGEDRANGE_LIB:-$TARGET/release/libpagedrange.a}
+LIB=${PAGEDRANGE_LIB:-$TARGET/release/libpagedrange_ffi.a}
 QUICK=0
 ICOUNT_ONLY=0
 for arg in "$@"; do
@@ -50,8 +50,8 @@ log "machine: $MACHINE"
 log "load average: $(cut -d' ' -f1-3 /proc/loadavg) (other processes make the figures noisier)"
 
 # --- the library --------------------------------------------------------------
-log "cargo build --release"
-cargo build --release --quiet
+log "cargo build --release -p pagedrange-ffi"
+cargo build --release -p pagedrange-ffi --quiet
 [ -f "$LIB" ] || { echo "bench: $LIB missing" >&2; exit 1; }
 CC_FLAGS=(-O2 -std=c11 -Wall -Wextra -Werror -I"$ROOT/include")
 LINK=("$LIB" -lpthread -ldl -lm)

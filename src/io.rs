@@ -3,7 +3,7 @@
 //! writing runs and iovecs to C arrays. (Type conversion only: the core
 //! computes.)
 
-use pagedrange::{AddressRange, InvalidGpn, IovecExport, OutOfRange, TransferError};
+use pagedrange::{AddressRange, IovecExport, OutOfRange, TransferError};
 
 use crate::boundary::{guard, out_array, out_ptr, write_opt, write_out, FfiResult, NULL};
 use crate::memory::Backend;
@@ -84,15 +84,15 @@ pub(crate) unsafe fn report(
     status
 }
 
-/// Writes the runs `runs` yields into `out[..capacity]` and their number
-/// into `*count`; shared by pr_range_address_ranges and
+/// Writes the runs of `buf` into `out[..capacity]` and their number into
+/// `*count`; shared by pr_range_address_ranges and
 /// pr_ranges_address_ranges.
 ///
 /// # Safety
 /// `out` must be writable for `capacity` elements unless `capacity` is 0;
 /// `count` must be writable.
 pub(crate) unsafe fn export_runs(
-    runs: impl Iterator<Item = Result<AddressRange, InvalidGpn>>,
+    buf: &crate::range::Buf,
     out: *mut pr_address_range,
     capacity: usize,
     count: *mut usize,
@@ -104,15 +104,14 @@ pub(crate) unsafe fn export_runs(
     // The array is written element by element, never borrowed as a slice:
     // `capacity` is only the caller's bound (SIZE_MAX is allowed).
     let mut needed = 0usize;
-    for run in runs {
-        let run = run?;
+    buf.try_for_each_run(|run| {
         if needed < capacity {
             // SAFETY: `needed < capacity` and `out` is writable for
             // `capacity` elements per the contract.
             unsafe { out.add(needed).write(run.into()) };
         }
         needed += 1;
-    }
+    })?;
     // SAFETY: checked non-NULL; writable per the contract.
     unsafe { write_out(count, needed) };
     if needed > capacity {

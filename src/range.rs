@@ -256,7 +256,7 @@ pub extern "C" fn pr_range_address_ranges(
         let r = unsafe { try_ref(r) }?;
         // SAFETY: `out` holds `capacity` elements and `count` is writable,
         // per the C contract.
-        unsafe { export_runs(r.runs(), out, capacity, count) }
+        unsafe { export_runs(r, out, capacity, count) }
     })
 }
 

@@ -200,7 +200,7 @@ pub extern "C" fn pr_ranges_address_ranges(
         let rs = unsafe { try_ref(rs) }?;
         // SAFETY: `out` holds `capacity` elements and `count` is writable,
         // per the C contract.
-        unsafe { export_runs(rs.runs(), out, capacity, count) }
+        unsafe { export_runs(rs, out, capacity, count) }
     })
 }
 

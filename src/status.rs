@@ -1,5 +1,5 @@
 //! Status codes, the one place that turns core errors into them
-//! ([`Failure`]), the `pr_transfer` report, and the version.
+//! (`Failure`), the `pr_transfer` report, and the version.
 
 use core::ffi::{c_char, c_int};
 

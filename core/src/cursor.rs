@@ -18,7 +18,7 @@ use crate::PagedRange;
 ///
 /// Implemented for the window sequences of this crate: a single window
 /// ([`OneWindow`]), an iterator of [`PagedRange`]s ([`IterWindows`]) and a
-/// [`WindowList`](crate::WindowList) ([`ListWindows`]).
+/// [`WindowList`](crate::WindowList) ([`ListWindows`](crate::ListWindows)).
 pub trait WindowSource {
     /// The page list of the current window.
     fn gpns(&self) -> &[u64];

@@ -69,7 +69,7 @@ struct Region {
 /// region starts where the previous ends) works, in one copy per region.
 ///
 /// Guest RAM is shared with a running guest, so this backend never forms a
-/// Rust reference over it: it copies with `ptr::copy` (memmove), which also
+/// Rust reference over it: it copies through raw pointers (memmove, or `rep movsb` for disjoint copies of a page or more), which also
 /// tolerates a host buffer that itself lies in guest RAM.
 pub struct MappedMemory {
     /// Sorted by `gpa`, non-overlapping.
@@ -280,7 +280,7 @@ impl MappedMemory {
             // SAFETY: the piece lies inside a mapped region (checked by
             // for_each_piece, valid per `new`'s contract); `out + pos` has
             // `piece.len` bytes left in `dst`. `copy` allows overlap.
-            unsafe { core::ptr::copy(piece.host, out.add(pos), piece.len) };
+            unsafe { super::copy::copy(piece.host, out.add(pos), piece.len) };
             pos += piece.len;
         })
     }
@@ -294,7 +294,7 @@ impl MappedMemory {
         self.for_each_piece(gpa, src.len(), |piece| {
             // SAFETY: as in `read_pieces`, with the roles of the buffers
             // swapped.
-            unsafe { core::ptr::copy(from.add(pos), piece.host, piece.len) };
+            unsafe { super::copy::copy(from.add(pos), piece.host, piece.len) };
             pos += piece.len;
         })
     }
@@ -321,7 +321,7 @@ impl GuestMemory for MappedMemory {
                 // SAFETY: `host .. host + dst.len()` lies inside one mapped
                 // region (valid per `new`'s contract); `dst` is a host buffer
                 // of that length. `copy` allows overlap.
-                unsafe { core::ptr::copy(host, dst.as_mut_ptr(), dst.len()) };
+                unsafe { super::copy::copy(host, dst.as_mut_ptr(), dst.len()) };
                 Ok(())
             }
             None => self.read_pieces(gpa, dst),
@@ -333,7 +333,7 @@ impl GuestMemory for MappedMemory {
         match self.within_one(gpa, src.len()) {
             Some(host) => {
                 // SAFETY: as in `read`, with the roles of the buffers swapped.
-                unsafe { core::ptr::copy(src.as_ptr(), host, src.len()) };
+                unsafe { super::copy::copy(src.as_ptr(), host, src.len()) };
                 Ok(())
             }
             None => self.write_pieces(gpa, src),

@@ -13,6 +13,7 @@
 //! every call (`dst`, `src`) is an ordinary host buffer.
 
 mod buffer;
+mod copy;
 mod dirty;
 mod mapped;
 

@@ -8,7 +8,7 @@
 //! [`Pos`](crate::page::Pos), calls the backend once per run, and counts the
 //! bytes done; the cursor then advances by exactly those bytes.
 
-use crate::error::{OutOfRange, TransferError};
+use crate::error::{MemoryFault, OutOfRange, TransferError};
 use crate::memory::GuestMemory;
 use crate::page::{Pos, PosError};
 use crate::span::Span;
@@ -98,20 +98,83 @@ impl<'a, I: Iterator<Item = PagedRange<'a>>> WindowSource for IterWindows<'a, I>
     }
 }
 
-/// One transfer: the host side of a read, write or fill.
-pub(crate) enum Transfer<'b> {
-    Read(&'b mut [u8]),
-    Write(&'b [u8]),
-    Fill(u8, usize),
+/// The host side of a transfer: what the engine does with each run.
+/// One type per operation, so that each entry point gets its own loop
+/// with the backend call inlined (no per-run dispatch).
+pub(crate) trait Op {
+    /// Bytes to move.
+    fn len(&self) -> usize;
+
+    /// Moves the run of `n` bytes at `gpa`, host side from byte `at`.
+    fn run<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        gpa: u64,
+        at: usize,
+        n: usize,
+    ) -> Result<(), MemoryFault>;
 }
 
-impl Transfer<'_> {
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Transfer::Read(d) => d.len(),
-            Transfer::Write(s) => s.len(),
-            Transfer::Fill(_, n) => *n,
-        }
+/// A read into a host buffer.
+pub(crate) struct Read<'b>(pub(crate) &'b mut [u8]);
+
+/// A write from a host buffer.
+pub(crate) struct Write<'b>(pub(crate) &'b [u8]);
+
+/// A fill of `.1` bytes with `.0`.
+pub(crate) struct Fill(pub(crate) u8, pub(crate) usize);
+
+impl Op for Read<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    #[inline(always)]
+    fn run<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        gpa: u64,
+        at: usize,
+        n: usize,
+    ) -> Result<(), MemoryFault> {
+        mem.read(gpa, &mut self.0[at..at + n])
+    }
+}
+
+impl Op for Write<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    #[inline(always)]
+    fn run<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        gpa: u64,
+        at: usize,
+        n: usize,
+    ) -> Result<(), MemoryFault> {
+        mem.write(gpa, &self.0[at..at + n])
+    }
+}
+
+impl Op for Fill {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.1
+    }
+
+    #[inline(always)]
+    fn run<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &M,
+        gpa: u64,
+        _at: usize,
+        n: usize,
+    ) -> Result<(), MemoryFault> {
+        mem.fill(gpa, self.0, n)
     }
 }
 
@@ -140,49 +203,38 @@ fn short(done: usize) -> TransferError {
 }
 
 /// The engine: moves the first `want <= pos.left()` bytes at `pos`, the
-/// host side of `t` starting at `*done`, one backend call per run.
+/// host side of `op` starting at `*done`, one backend call per run.
 /// `*done` counts every byte moved, also when a run fails.
 #[inline(always)]
-fn transfer_window<M: GuestMemory + ?Sized>(
+fn transfer_window<M: GuestMemory + ?Sized, O: Op>(
     pos: &mut Pos<'_>,
     mem: &M,
-    t: &mut Transfer<'_>,
+    op: &mut O,
     done: &mut usize,
     want: usize,
 ) -> Result<(), TransferError> {
     let stop = *done + want;
-    // The operation is picked once per window, not once per run.
-    match t {
-        Transfer::Read(d) => each_run(pos, done, stop, |gpa, at, n| {
-            mem.read(gpa, &mut d[at..at + n])
-        }),
-        Transfer::Write(s) => {
-            each_run(pos, done, stop, |gpa, at, n| mem.write(gpa, &s[at..at + n]))
-        }
-        Transfer::Fill(v, _) => {
-            let v = *v;
-            each_run(pos, done, stop, |gpa, _, n| mem.fill(gpa, v, n))
-        }
-    }
-}
-
-#[inline(always)]
-fn each_run(
-    pos: &mut Pos<'_>,
-    done: &mut usize,
-    stop: usize,
-    mut op: impl FnMut(u64, usize, usize) -> Result<(), crate::MemoryFault>,
-) -> Result<(), TransferError> {
     while *done < stop {
-        let run = pos.next_run(stop - *done).map_err(|e| e.after(*done))?;
-        op(run.gpa, *done, run.len).map_err(|f| TransferError::Memory {
-            done: *done,
-            gpa: f.gpa,
-            code: f.code,
-        })?;
+        let run = match pos.next_run(stop - *done) {
+            Ok(run) => run,
+            Err(e) => return Err(e.after(*done)),
+        };
+        if let Err(f) = op.run(mem, run.gpa, *done, run.len) {
+            return Err(fault(*done, f));
+        }
         *done += run.len;
     }
     Ok(())
+}
+
+/// The error for a run the backend refused after `done` bytes.
+#[cold]
+fn fault(done: usize, f: MemoryFault) -> TransferError {
+    TransferError::Memory {
+        done,
+        gpa: f.gpa,
+        code: f.code,
+    }
 }
 
 /// A place in a sequence of windows, and the bytes it may still move.
@@ -297,17 +349,37 @@ impl<S: WindowSource> Cursor<S> {
         Some(self.cur)
     }
 
-    /// Moves `t.len()` bytes at the cursor and advances by the bytes done.
-    #[inline]
-    pub(crate) fn transfer<M: GuestMemory + ?Sized>(
+    /// Moves `op.len()` bytes at the cursor and advances by the bytes done.
+    #[inline(always)]
+    pub(crate) fn transfer<M: GuestMemory + ?Sized, O: Op>(
         &mut self,
         mem: &M,
-        mut t: Transfer<'_>,
+        mut op: O,
     ) -> Result<(), TransferError> {
-        let total = t.len();
+        let total = op.len();
         if total > self.len {
             return Err(self.refuse(total));
         }
+        // The common case: the bytes lie in the current window.
+        if total <= self.cur.len {
+            let mut done = 0;
+            let mut pos = Pos::new(self.src.gpns(), self.cur.start, self.cur.len);
+            let result = transfer_window(&mut pos, mem, &mut op, &mut done, total);
+            self.cur.start += done;
+            self.cur.len -= done;
+            self.len -= done;
+            return result;
+        }
+        self.transfer_windows(mem, &mut op, total)
+    }
+
+    /// [`transfer`](Self::transfer) across windows.
+    fn transfer_windows<M: GuestMemory + ?Sized, O: Op>(
+        &mut self,
+        mem: &M,
+        op: &mut O,
+        total: usize,
+    ) -> Result<(), TransferError> {
         let mut done = 0;
         let result = loop {
             if done == total {
@@ -319,7 +391,7 @@ impl<S: WindowSource> Cursor<S> {
             let want = cur.len.min(total - done);
             let before = done;
             let mut pos = Pos::new(self.src.gpns(), cur.start, cur.len);
-            let r = transfer_window(&mut pos, mem, &mut t, &mut done, want);
+            let r = transfer_window(&mut pos, mem, op, &mut done, want);
             // `done - before <= cur.len`: cannot fail.
             let _ = self.cur.skip(done - before);
             if r.is_err() {
@@ -336,7 +408,7 @@ impl<S: WindowSource> Cursor<S> {
         mem: &M,
         dst: &mut [u8],
     ) -> Result<(), TransferError> {
-        self.transfer(mem, Transfer::Read(dst))
+        self.transfer(mem, Read(dst))
     }
 
     /// Writes `src` and advances past it.
@@ -345,7 +417,7 @@ impl<S: WindowSource> Cursor<S> {
         mem: &M,
         src: &[u8],
     ) -> Result<(), TransferError> {
-        self.transfer(mem, Transfer::Write(src))
+        self.transfer(mem, Write(src))
     }
 
     /// Sets the next `len` bytes to `value` and advances past them.
@@ -355,7 +427,7 @@ impl<S: WindowSource> Cursor<S> {
         value: u8,
         len: usize,
     ) -> Result<(), TransferError> {
-        self.transfer(mem, Transfer::Fill(value, len))
+        self.transfer(mem, Fill(value, len))
     }
 
     /// Advances past `n` bytes without touching them; refuses (moving

@@ -5,7 +5,7 @@
 use core::ops::Deref;
 use std::sync::Arc;
 
-use crate::cursor::{Cursor, WindowSource, WindowSpan};
+use crate::cursor::{Cursor, Fill, Op, Read, WindowSource, WindowSpan, Write};
 use crate::error::{InvalidGpn, LengthOverflow, OutOfRange, TransferError};
 use crate::memory::GuestMemory;
 use crate::page::{PosError, PAGE_SIZE};
@@ -496,12 +496,12 @@ impl<L: Deref<Target = WindowList>> Buffer<L> {
         mem: &M,
         dst: &mut [u8],
     ) -> Result<(), TransferError> {
-        self.cursor().read(mem, dst)
+        self.transfer(mem, Read(dst))
     }
 
     /// Writes `src` over the first `src.len()` bytes.
     pub fn write<M: GuestMemory + ?Sized>(&self, mem: &M, src: &[u8]) -> Result<(), TransferError> {
-        self.cursor().write(mem, src)
+        self.transfer(mem, Write(src))
     }
 
     /// Sets the first `len` bytes to `value`.
@@ -511,7 +511,31 @@ impl<L: Deref<Target = WindowList>> Buffer<L> {
         value: u8,
         len: usize,
     ) -> Result<(), TransferError> {
-        self.cursor().fill(mem, value, len)
+        self.transfer(mem, Fill(value, len))
+    }
+
+    /// Runs `op` at the buffer's first byte: over a list of one window (a
+    /// range) straight through the engine, else through a cursor.
+    #[inline(always)]
+    fn transfer<M: GuestMemory + ?Sized, O: Op>(
+        &self,
+        mem: &M,
+        op: O,
+    ) -> Result<(), TransferError> {
+        match self.list.windows[..] {
+            // Window 0 starts at logical byte 0, so the buffer's bytes are
+            // at the same distance from its flat start.
+            [only] => {
+                let flat = Span {
+                    start: only.span.start + self.span.start,
+                    len: self.span.len,
+                };
+                PagedRange::from_span(flat, &self.list.gpns)
+                    .cursor()
+                    .transfer(mem, op)
+            }
+            _ => self.cursor().transfer(mem, op),
+        }
     }
 }
 

@@ -256,11 +256,16 @@ impl MappedMemory {
     /// region (the common case), found without walking pieces.
     #[inline]
     fn within_one(&self, gpa: u64, len: usize) -> Option<*mut u8> {
-        let i = self.regions.partition_point(|r| r.end <= gpa);
-        let r = self.regions.get(i)?;
+        // One region (the usual guest RAM): no search.
+        let r = match &self.regions[..] {
+            [only] => only,
+            all => all.get(all.partition_point(|r| r.end <= gpa))?,
+        };
         let offset = gpa.checked_sub(r.gpa)?;
-        // `gpa < r.end`, so `r.end - gpa` is the room left in the region.
-        if (len as u64) <= r.end - gpa {
+        // The room left in the region from `gpa` (none when `gpa` is past
+        // it).
+        let room = r.end.checked_sub(gpa)?;
+        if (len as u64) <= room {
             // `offset < size`, and the region fits in the address space.
             Some(r.host.wrapping_add(offset as usize))
         } else {

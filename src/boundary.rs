@@ -155,6 +155,7 @@ const MAX_SLICE_BYTES: usize = isize::MAX as usize;
 /// Checks a C array argument of `count` elements: NULL is allowed only when
 /// `count` is 0, the pointer must be aligned for `T`, and the byte size must
 /// fit a Rust slice. Returns whether the array holds any element.
+#[inline(always)]
 fn check_array<T>(ptr: *const T, count: usize) -> FfiResult<bool> {
     if count == 0 {
         return Ok(false);
@@ -162,10 +163,10 @@ fn check_array<T>(ptr: *const T, count: usize) -> FfiResult<bool> {
     if ptr.is_null() {
         return Err(NULL);
     }
-    let fits = count
-        .checked_mul(core::mem::size_of::<T>())
-        .is_some_and(|bytes| bytes <= MAX_SLICE_BYTES);
-    if !fits || !ptr.is_aligned() {
+    // `count * size_of::<T>() <= MAX_SLICE_BYTES`, without a multiply
+    // (the division folds to a constant).
+    let max = MAX_SLICE_BYTES / core::mem::size_of::<T>().max(1);
+    if count > max || !ptr.is_aligned() {
         return Err(Failure(PR_ERR_INVALID_ARGUMENT));
     }
     Ok(true)

@@ -115,9 +115,37 @@ impl Backend {
     }
 }
 
+// The mapped backend (the fast path) is inlined into every transfer loop;
+// callbacks and dirty logs (which nest a backend) are out-of-line calls.
 impl GuestMemory for Backend {
-    #[inline]
+    #[inline(always)]
     fn read(&self, gpa: u64, dst: &mut [u8]) -> Result<(), MemoryFault> {
+        match self {
+            Backend::Mapped(m) => m.read(gpa, dst),
+            other => other.read_slow(gpa, dst),
+        }
+    }
+
+    #[inline(always)]
+    fn write(&self, gpa: u64, src: &[u8]) -> Result<(), MemoryFault> {
+        match self {
+            Backend::Mapped(m) => m.write(gpa, src),
+            other => other.write_slow(gpa, src),
+        }
+    }
+
+    #[inline(always)]
+    fn fill(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault> {
+        match self {
+            Backend::Mapped(m) => m.fill(gpa, value, len),
+            other => other.fill_slow(gpa, value, len),
+        }
+    }
+}
+
+impl Backend {
+    #[inline(never)]
+    fn read_slow(&self, gpa: u64, dst: &mut [u8]) -> Result<(), MemoryFault> {
         match self {
             Backend::Callbacks(m) => m.read(gpa, dst),
             Backend::Mapped(m) => m.read(gpa, dst),
@@ -125,8 +153,8 @@ impl GuestMemory for Backend {
         }
     }
 
-    #[inline]
-    fn write(&self, gpa: u64, src: &[u8]) -> Result<(), MemoryFault> {
+    #[inline(never)]
+    fn write_slow(&self, gpa: u64, src: &[u8]) -> Result<(), MemoryFault> {
         match self {
             Backend::Callbacks(m) => m.write(gpa, src),
             Backend::Mapped(m) => m.write(gpa, src),
@@ -134,8 +162,8 @@ impl GuestMemory for Backend {
         }
     }
 
-    #[inline]
-    fn fill(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault> {
+    #[inline(never)]
+    fn fill_slow(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault> {
         match self {
             Backend::Callbacks(m) => m.fill(gpa, value, len),
             Backend::Mapped(m) => m.fill(gpa, value, len),

@@ -124,6 +124,16 @@ pub(crate) struct Write<'b>(pub(crate) &'b [u8]);
 /// A fill of `.1` bytes with `.0`.
 pub(crate) struct Fill(pub(crate) u8, pub(crate) usize);
 
+/// The fault for a host range past the end of the host buffer (never
+/// produced: the engine stays within `len()`), instead of a panic.
+#[cold]
+fn past_end(gpa: u64) -> MemoryFault {
+    MemoryFault {
+        gpa,
+        code: crate::memory::FAULT_UNMAPPED,
+    }
+}
+
 impl Op for Read<'_> {
     #[inline(always)]
     fn len(&self) -> usize {
@@ -138,7 +148,11 @@ impl Op for Read<'_> {
         at: usize,
         n: usize,
     ) -> Result<(), MemoryFault> {
-        mem.read(gpa, &mut self.0[at..at + n])
+        // The engine never asks past the end: `at + n <= len()`.
+        match self.0.get_mut(at..at + n) {
+            Some(dst) => mem.read(gpa, dst),
+            None => Err(past_end(gpa)),
+        }
     }
 }
 
@@ -156,7 +170,11 @@ impl Op for Write<'_> {
         at: usize,
         n: usize,
     ) -> Result<(), MemoryFault> {
-        mem.write(gpa, &self.0[at..at + n])
+        // The engine never asks past the end: `at + n <= len()`.
+        match self.0.get(at..at + n) {
+            Some(src) => mem.write(gpa, src),
+            None => Err(past_end(gpa)),
+        }
     }
 }
 
@@ -360,11 +378,27 @@ impl<S: WindowSource> Cursor<S> {
         if total > self.len {
             return Err(self.refuse(total));
         }
-        // The common case: the bytes lie in the current window.
+        if total == 0 {
+            return Ok(());
+        }
+        // The common case: the bytes lie in the current window, most often
+        // in one run of it (one backend call, nothing else to walk).
         if total <= self.cur.len {
-            let mut done = 0;
             let mut pos = Pos::new(self.src.gpns(), self.cur.start, self.cur.len);
-            let result = transfer_window(&mut pos, mem, &mut op, &mut done, total);
+            let mut done = 0;
+            let result = match pos.peek_run(total) {
+                Ok(run) if run.len == total => {
+                    done = total;
+                    op.run(mem, run.gpa, 0, total).map_err(|f| fault(0, f))
+                }
+                _ => transfer_window(&mut pos, mem, &mut op, &mut done, total),
+            };
+            // A failed single run moved nothing.
+            let done = if result.is_ok() || done != total {
+                done
+            } else {
+                0
+            };
             self.cur.start += done;
             self.cur.len -= done;
             self.len -= done;

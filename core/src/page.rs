@@ -124,33 +124,39 @@ impl<'a> Pos<'a> {
         self.left
     }
 
-    /// Takes the next run of at most `max` bytes (`max > 0`, and the
-    /// window not empty): the longest stretch of consecutive GPNs from the
-    /// current byte on. On error nothing moves.
+    /// The next run of at most `max` bytes (`max > 0`, and the window not
+    /// empty): the longest stretch of consecutive GPNs from the current
+    /// byte on. Moves nothing.
     #[inline(always)]
-    pub(crate) fn next_run(&mut self, max: usize) -> Result<Run, PosError> {
+    pub(crate) fn peek_run(&self, max: usize) -> Result<Run, PosError> {
         let in_page = self.in_page;
         // Bytes wanted, counted from the start of the current page: fits,
         // since a window's end fits in usize.
         let want = in_page + self.left.min(max);
-        // Pages holding those bytes.
-        let span = (want - 1) / PAGE_SIZE + 1;
         let pages = self.pages;
         let Some(&head) = pages.first() else {
             return Err(PosError::Short);
         };
-        let mut n = 1;
-        let mut prev = head;
-        while n < span {
-            match pages.get(n) {
-                Some(&gpn) if gpn == prev.wrapping_add(1) => prev = gpn,
-                Some(_) => break,
-                None => return Err(PosError::Short),
+        let (n, end) = if want <= PAGE_SIZE {
+            // Within the current page: no neighbour to look at.
+            (1, want)
+        } else {
+            // Pages holding the bytes wanted.
+            let span = (want - 1) / PAGE_SIZE + 1;
+            let mut n = 1;
+            let mut prev = head;
+            while n < span {
+                match pages.get(n) {
+                    Some(&gpn) if gpn == prev.wrapping_add(1) => prev = gpn,
+                    Some(_) => break,
+                    None => return Err(PosError::Short),
+                }
+                n += 1;
             }
-            n += 1;
-        }
-        // `n < span` means the run ends on a page boundary before `want`.
-        let end = if n == span { want } else { n << PAGE_SHIFT };
+            // `n < span` means the run ends on a page boundary before
+            // `want`.
+            (n, if n == span { want } else { n << PAGE_SHIFT })
+        };
         let len = end - in_page;
         // A wrap from u64::MAX to 0 looks adjacent above, but such a run
         // never passes this check: its head is above MAX_GPN, or its end
@@ -158,13 +164,22 @@ impl<'a> Pos<'a> {
         if head <= MAX_GPN {
             let gpa = (head << PAGE_SHIFT) | in_page as u64;
             if gpa.checked_add(len as u64).is_some() {
-                self.pages = pages.get(end / PAGE_SIZE..).unwrap_or(&[]);
-                self.in_page = end % PAGE_SIZE;
-                self.left -= len;
                 return Ok(Run { gpa, len });
             }
         }
         Err(PosError::Gpn(blame(&pages[..n])))
+    }
+
+    /// Takes the next run of at most `max` bytes (see
+    /// [`peek_run`](Self::peek_run)); on error nothing moves.
+    #[inline(always)]
+    pub(crate) fn next_run(&mut self, max: usize) -> Result<Run, PosError> {
+        let run = self.peek_run(max)?;
+        let end = self.in_page + run.len;
+        self.pages = self.pages.get(end / PAGE_SIZE..).unwrap_or(&[]);
+        self.in_page = end % PAGE_SIZE;
+        self.left -= run.len;
+        Ok(run)
     }
 }
 

@@ -1,4 +1,4 @@
-//! `ffi`: the C ABI (`pagedrange::ffi::pr_*`) called with arbitrary
+//! `ffi`: the C ABI (`pagedrange_ffi::pr_*`) called with arbitrary
 //! arguments.
 //!
 //! Every pointer argument is either NULL or valid (a live handle, a real
@@ -20,12 +20,11 @@ use core::ffi::{c_int, c_void, CStr};
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use pagedrange::ffi::cursor::*;
-use pagedrange::ffi::memory::*;
-use pagedrange::ffi::range::*;
-use pagedrange::ffi::ranges::*;
-use pagedrange::ffi::*;
-use pagedrange::{AddressRange, MemoryOps};
+use pagedrange_ffi::cursor::*;
+use pagedrange_ffi::memory::*;
+use pagedrange_ffi::range::*;
+use pagedrange_ffi::ranges::*;
+use pagedrange_ffi::*;
 use pagedrange_fuzz::*;
 
 #[global_allocator]
@@ -424,8 +423,8 @@ fn run(data: &[u8]) {
                     assert_eq!(pr_range_offset(rp), 0);
                     assert!(g.is_null());
                 }
-                let runs: Vec<AddressRange> = model_w.as_ref().map_or(Vec::new(), |w| {
-                    w.runs(w.len).iter().map(|r| r.check().map(|(s, e)| AddressRange::from(s..e)).unwrap()).collect()
+                let runs: Vec<pr_address_range> = model_w.as_ref().map_or(Vec::new(), |w| {
+                    w.runs(w.len).iter().map(|r| r.check().map(|(s, e)| pr_address_range::from(s..e)).unwrap()).collect()
                 });
                 check_runs(i.is_some(), runs, null_count, cap, null_out, |out, c, n| pr_range_address_ranges(rp, out, c, n));
             }
@@ -510,10 +509,10 @@ fn run(data: &[u8]) {
             Call::RangesInspect { rs, null_count, cap, null_out } => {
                 let bi = pick(rs, &bufs);
                 let bp = bi.map_or(core::ptr::null(), |i| bufs[i].0 as *const pr_ranges);
-                let runs: Vec<AddressRange> = bi.map_or(Vec::new(), |i| {
+                let runs: Vec<pr_address_range> = bi.map_or(Vec::new(), |i| {
                     bufs[i].1.clipped().iter().flat_map(|w| w.runs(w.len)).map(|r| {
                         let (s, e) = r.check().unwrap();
-                        AddressRange::from(s..e)
+                        pr_address_range::from(s..e)
                     }).collect()
                 });
                 check_runs(bi.is_some(), runs, null_count, cap, null_out, |out, c, n| pr_ranges_address_ranges(bp, out, c, n));
@@ -756,14 +755,14 @@ fn transfer(
 /// Checks an address-range export call against the model's runs.
 fn check_runs(
     live: bool,
-    runs: Vec<AddressRange>,
+    runs: Vec<pr_address_range>,
     null_count: bool,
     cap: u8,
     null_out: bool,
-    call: impl FnOnce(*mut AddressRange, usize, *mut usize) -> pr_status,
+    call: impl FnOnce(*mut pr_address_range, usize, *mut usize) -> pr_status,
 ) {
     let cap = cap as usize % 6;
-    let sentinel = AddressRange::from(1..2);
+    let sentinel = pr_address_range::from(1..2);
     let mut out = vec![sentinel; cap];
     let mut count = 999usize;
     let op = if null_out { core::ptr::null_mut() } else { out.as_mut_ptr() };

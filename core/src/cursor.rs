@@ -408,6 +408,7 @@ impl<S: WindowSource> Cursor<S> {
     }
 
     /// [`transfer`](Self::transfer) across windows.
+    #[inline(never)]
     fn transfer_windows<M: GuestMemory + ?Sized, O: Op>(
         &mut self,
         mem: &M,

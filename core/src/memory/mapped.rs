@@ -57,6 +57,8 @@ pub enum RegionError {
 struct Region {
     gpa: u64,
     end: u64,
+    /// `end - gpa`, kept for the one-region lookup.
+    size: u64,
     host: *mut u8,
 }
 
@@ -134,6 +136,7 @@ impl MappedMemory {
             table.push(Region {
                 gpa: r.gpa,
                 end,
+                size: r.size,
                 host: r.host,
             });
         }
@@ -254,18 +257,16 @@ impl fmt::Debug for Region {
 impl MappedMemory {
     /// The host address of `len` bytes at `gpa` when they lie in a single
     /// region (the common case), found without walking pieces.
-    #[inline]
+    #[inline(always)]
     fn within_one(&self, gpa: u64, len: usize) -> Option<*mut u8> {
         // One region (the usual guest RAM): no search.
         let r = match &self.regions[..] {
             [only] => only,
             all => all.get(all.partition_point(|r| r.end <= gpa))?,
         };
-        let offset = gpa.checked_sub(r.gpa)?;
-        // The room left in the region from `gpa` (none when `gpa` is past
-        // it).
-        let room = r.end.checked_sub(gpa)?;
-        if (len as u64) <= room {
+        // Below the region, `offset` wraps to a value above its size.
+        let offset = gpa.wrapping_sub(r.gpa);
+        if offset < r.size && (len as u64) <= r.size - offset {
             // `offset < size`, and the region fits in the address space.
             Some(r.host.wrapping_add(offset as usize))
         } else {
@@ -319,7 +320,7 @@ impl MappedMemory {
 // The common case (a run inside one region) is a lookup and one copy,
 // inlined into the range walk; runs spanning regions take the cold paths.
 impl GuestMemory for MappedMemory {
-    #[inline]
+    #[inline(always)]
     fn read(&self, gpa: u64, dst: &mut [u8]) -> Result<(), MemoryFault> {
         match self.within_one(gpa, dst.len()) {
             Some(host) => {
@@ -333,7 +334,7 @@ impl GuestMemory for MappedMemory {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn write(&self, gpa: u64, src: &[u8]) -> Result<(), MemoryFault> {
         match self.within_one(gpa, src.len()) {
             Some(host) => {
@@ -345,7 +346,7 @@ impl GuestMemory for MappedMemory {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn fill(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault> {
         match self.within_one(gpa, len) {
             Some(host) => {

@@ -47,7 +47,7 @@ pub(crate) unsafe fn give<C: BoxCastable<Rust = Buf>>(out: core::ptr::NonNull<*m
 fn new_range(gpns: &[u64], offset: usize, len: usize) -> FfiResult<Buf> {
     let list = WindowList::single(gpns, offset, len)?;
     let buf = Buf::new(Arc::new(list));
-    buf.runs().try_for_each(|run| run.map(drop))?;
+    buf.try_for_each_run(drop)?;
     Ok(buf)
 }
 

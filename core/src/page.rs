@@ -133,8 +133,7 @@ impl<'a> Pos<'a> {
         // Bytes wanted, counted from the start of the current page: fits,
         // since a window's end fits in usize.
         let want = in_page + self.left.min(max);
-        let pages = self.pages;
-        let Some(&head) = pages.first() else {
+        let Some(&head) = self.pages.first() else {
             return Err(PosError::Short);
         };
         let (n, end) = if want <= PAGE_SIZE {
@@ -143,31 +142,21 @@ impl<'a> Pos<'a> {
         } else {
             // Pages holding the bytes wanted.
             let span = (want - 1) / PAGE_SIZE + 1;
-            let mut n = 1;
-            let mut prev = head;
-            while n < span {
-                match pages.get(n) {
-                    Some(&gpn) if gpn == prev.wrapping_add(1) => prev = gpn,
-                    Some(_) => break,
-                    None => return Err(PosError::Short),
-                }
-                n += 1;
-            }
+            let n = adjacent(self.pages, span)?;
             // `n < span` means the run ends on a page boundary before
             // `want`.
             (n, if n == span { want } else { n << PAGE_SHIFT })
         };
         let len = end - in_page;
-        // A wrap from u64::MAX to 0 looks adjacent above, but such a run
-        // never passes this check: its head is above MAX_GPN, or its end
-        // passes 2^64.
         if head <= MAX_GPN {
             let gpa = (head << PAGE_SHIFT) | in_page as u64;
             if gpa.checked_add(len as u64).is_some() {
                 return Ok(Run { gpa, len });
             }
         }
-        Err(PosError::Gpn(blame(&pages[..n])))
+        Err(PosError::Gpn(blame(
+            self.pages.get(..n).unwrap_or(self.pages),
+        )))
     }
 
     /// Takes the next run of at most `max` bytes (see
@@ -181,6 +170,94 @@ impl<'a> Pos<'a> {
         self.left -= run.len;
         Ok(run)
     }
+
+    /// Calls `f` with every run of the rest of the window, in order,
+    /// stopping at the first page that cannot be addressed: the whole-window
+    /// form of [`next_run`](Self::next_run), for walks that do not stop in
+    /// between (run lists, dirty marking, validation).
+    #[inline(always)]
+    pub(crate) fn for_each_run(self, mut f: impl FnMut(AddressRange)) -> Result<(), PosError> {
+        if self.left == 0 {
+            return Ok(());
+        }
+        // One pass over the window's pages: a run ends where a GPN does not
+        // follow the one before it.
+        let span = pages_spanned(self.in_page, self.left);
+        let Some(pages) = self.pages.get(..span) else {
+            return Err(PosError::Short);
+        };
+        // The run so far: its first page (index and GPN), the offset of its
+        // first byte in that page, and its last GPN.
+        let mut first = 0;
+        let mut head = pages[0];
+        let mut in_page = self.in_page as u64;
+        let mut prev = head;
+        for (i, &gpn) in pages.iter().enumerate().skip(1) {
+            if gpn != prev.wrapping_add(1) {
+                // A run ending on a page boundary: from `head` (plus the
+                // offset) to the end of page `prev`. Valid when no GPN
+                // wrapped (`head <= prev`) and the end fits in 64 bits.
+                if head <= prev && prev < MAX_GPN {
+                    f(AddressRange {
+                        start: (head << PAGE_SHIFT) | in_page,
+                        end: (prev + 1) << PAGE_SHIFT,
+                    });
+                } else {
+                    return Err(PosError::Gpn(blame(&pages[first..i])));
+                }
+                first = i;
+                head = gpn;
+                in_page = 0;
+            }
+            prev = gpn;
+        }
+        // The last run ends with the window, `in_page + left` bytes after
+        // the start of page 0.
+        let len = self.in_page + self.left - (first << PAGE_SHIFT) - in_page as usize;
+        let last = run(&pages[first..], span - first, in_page as usize, len)?;
+        f(last.range());
+        Ok(())
+    }
+}
+
+/// How many of the first `span` pages of `pages` continue the first one
+/// (consecutive GPNs): at least 1. `pages` must hold `span >= 1` pages.
+#[inline(always)]
+fn adjacent(pages: &[u64], span: usize) -> Result<usize, PosError> {
+    let Some(&head) = pages.first() else {
+        return Err(PosError::Short);
+    };
+    let mut prev = head;
+    let mut n = 1;
+    while n < span {
+        match pages.get(n) {
+            Some(&gpn) if gpn == prev.wrapping_add(1) => prev = gpn,
+            Some(_) => break,
+            None => return Err(PosError::Short),
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The run of `len` bytes starting `in_page` bytes into the first of the
+/// `n` consecutive pages at the front of `pages`, checked: every page
+/// addressable and the end below 2^64.
+#[inline(always)]
+fn run(pages: &[u64], n: usize, in_page: usize, len: usize) -> Result<Run, PosError> {
+    let Some(&head) = pages.first() else {
+        return Err(PosError::Short);
+    };
+    // A wrap from u64::MAX to 0 looks adjacent to `adjacent`, but such a
+    // run never passes this check: its head is above MAX_GPN, or its end
+    // passes 2^64.
+    if head <= MAX_GPN {
+        let gpa = (head << PAGE_SHIFT) | in_page as u64;
+        if gpa.checked_add(len as u64).is_some() {
+            return Ok(Run { gpa, len });
+        }
+    }
+    Err(PosError::Gpn(blame(pages.get(..n).unwrap_or(pages))))
 }
 
 /// The page to blame for a run that cannot be addressed: the first one

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::cursor::{Cursor, Fill, Op, Read, WindowSource, WindowSpan, Write};
 use crate::error::{InvalidGpn, LengthOverflow, OutOfRange, TransferError};
 use crate::memory::GuestMemory;
-use crate::page::{PosError, PAGE_SIZE};
+use crate::page::PAGE_SIZE;
 use crate::span::Span;
 use crate::{AddressRange, PagedRange, PagedRanges};
 
@@ -476,18 +476,8 @@ impl<L: Deref<Target = WindowList>> Buffer<L> {
     /// be addressed. The fast form of [`runs`](Self::runs).
     #[inline]
     pub fn try_for_each_run(&self, mut f: impl FnMut(AddressRange)) -> Result<(), InvalidGpn> {
-        for window in self.windows() {
-            let mut pos = window.pos();
-            while pos.left() > 0 {
-                match pos.next_run(usize::MAX) {
-                    Ok(run) => f(run.range()),
-                    Err(PosError::Gpn(e)) => return Err(e),
-                    // A window of the list never reaches past its pages.
-                    Err(PosError::Short) => break,
-                }
-            }
-        }
-        Ok(())
+        self.windows()
+            .try_for_each(|window| window.try_for_each_run(&mut f))
     }
 
     /// Reads the first `dst.len()` bytes into `dst`.

@@ -189,19 +189,19 @@ impl<M: GuestMemory> DirtyTracked<M> {
     /// `window`, marking nothing; with [`mark_checked`](Self::mark_checked)
     /// it lets callers check several windows (or logs) before marking any.
     pub fn check_window(&self, window: &PagedRange<'_>) -> Result<(), WindowMarkError> {
-        for run in window.ranges() {
-            let run = run?;
-            // A run's length never exceeds the window's, a usize.
-            self.log.check(run.start, run.len() as usize)?;
-        }
-        Ok(())
+        let mut untracked = Ok(());
+        window.try_for_each_run(|run| {
+            if untracked.is_ok() {
+                // A run's length never exceeds the window's, a usize.
+                untracked = self.log.check(run.start, run.len() as usize);
+            }
+        })?;
+        Ok(untracked?)
     }
 
     /// Marks a window that [`check_window`](Self::check_window) accepted.
     pub fn mark_checked(&self, window: &PagedRange<'_>) {
-        for run in window.ranges().flatten() {
-            self.log.mark(run.start, run.len() as usize);
-        }
+        let _ = window.try_for_each_run(|run| self.log.mark(run.start, run.len() as usize));
     }
 }
 

@@ -14,6 +14,73 @@ use crate::page::{Pos, PosError};
 use crate::span::Span;
 use crate::PagedRange;
 
+/// `read`, `write`, `fill` and `iovecs` for a type with a
+/// `transfer(mem, op)` (running an [`Op`] at its first byte) and a
+/// `cursor()`: written once for windows, buffers of windows and owned
+/// buffers. `$what` names the bytes ("window"); with `cursor`, `transfer`
+/// is generated too, as a transfer through `cursor()`.
+macro_rules! transfer_methods {
+    ($what:literal, cursor) => {
+        /// Runs `op` at the first byte, through a cursor.
+        #[inline(always)]
+        fn transfer<M: $crate::GuestMemory + ?Sized, O: $crate::cursor::Op>(
+            &self,
+            mem: &M,
+            op: O,
+        ) -> Result<(), $crate::TransferError> {
+            self.cursor().transfer(mem, op)
+        }
+
+        transfer_methods!($what);
+    };
+    ($what:literal) => {
+        #[doc = concat!("Reads the first `dst.len()` bytes of the ", $what, " into `dst`, one backend call per run. See [`TransferError`](crate::TransferError) for partial transfers.")]
+        pub fn read<M: $crate::GuestMemory + ?Sized>(
+            &self,
+            mem: &M,
+            dst: &mut [u8],
+        ) -> Result<(), $crate::TransferError> {
+            self.transfer(mem, $crate::cursor::Read(dst))
+        }
+
+        #[doc = concat!("Writes `src` over the first `src.len()` bytes of the ", $what, ".")]
+        pub fn write<M: $crate::GuestMemory + ?Sized>(
+            &self,
+            mem: &M,
+            src: &[u8],
+        ) -> Result<(), $crate::TransferError> {
+            self.transfer(mem, $crate::cursor::Write(src))
+        }
+
+        #[doc = concat!("Sets the first `len` bytes of the ", $what, " to `value`.")]
+        pub fn fill<M: $crate::GuestMemory + ?Sized>(
+            &self,
+            mem: &M,
+            value: u8,
+            len: usize,
+        ) -> Result<(), $crate::TransferError> {
+            self.transfer(mem, $crate::cursor::Fill(value, len))
+        }
+
+        #[doc = concat!("Writes to `out` the host iovecs covering the first `len` bytes of the ", $what, " in mapped guest memory, merging pieces adjacent in host memory (not only in guest addresses).")]
+        ///
+        /// When `out` is too short, fills it and reports how many bytes its
+        /// entries cover, so the IO can be issued in pieces. A run outside the
+        /// mapped regions fails with
+        /// [`TransferError::Memory`](crate::TransferError::Memory), whose
+        /// `done` is the bytes covered before it.
+        #[cfg(unix)]
+        pub fn iovecs(
+            &self,
+            mem: &$crate::MappedMemory,
+            len: usize,
+            out: &mut [libc::iovec],
+        ) -> Result<$crate::IovecExport, $crate::TransferError> {
+            self.cursor().export_iovecs(mem, len, out)
+        }
+    };
+}
+
 /// Where a [`Cursor`] takes its windows from, one after the other.
 ///
 /// Implemented for the window sequences of this crate: a single window
@@ -134,49 +201,36 @@ fn past_end(gpa: u64) -> MemoryFault {
     }
 }
 
-impl Op for Read<'_> {
-    #[inline(always)]
-    fn len(&self) -> usize {
-        self.0.len()
-    }
+/// [`Op`] for a transfer with a host buffer: the run's part of the buffer
+/// (`$part`: `get` or `get_mut`) goes to the backend method `$call`.
+macro_rules! buffer_op {
+    ($ty:ident, $part:ident, $call:ident) => {
+        impl Op for $ty<'_> {
+            #[inline(always)]
+            fn len(&self) -> usize {
+                self.0.len()
+            }
 
-    #[inline(always)]
-    fn run<M: GuestMemory + ?Sized>(
-        &mut self,
-        mem: &M,
-        gpa: u64,
-        at: usize,
-        n: usize,
-    ) -> Result<(), MemoryFault> {
-        // The engine never asks past the end: `at + n <= len()`.
-        match self.0.get_mut(at..at + n) {
-            Some(dst) => mem.read(gpa, dst),
-            None => Err(past_end(gpa)),
+            #[inline(always)]
+            fn run<M: GuestMemory + ?Sized>(
+                &mut self,
+                mem: &M,
+                gpa: u64,
+                at: usize,
+                n: usize,
+            ) -> Result<(), MemoryFault> {
+                // The engine never asks past the end: `at + n <= len()`.
+                match self.0.$part(at..at + n) {
+                    Some(host) => mem.$call(gpa, host),
+                    None => Err(past_end(gpa)),
+                }
+            }
         }
-    }
+    };
 }
 
-impl Op for Write<'_> {
-    #[inline(always)]
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    #[inline(always)]
-    fn run<M: GuestMemory + ?Sized>(
-        &mut self,
-        mem: &M,
-        gpa: u64,
-        at: usize,
-        n: usize,
-    ) -> Result<(), MemoryFault> {
-        // The engine never asks past the end: `at + n <= len()`.
-        match self.0.get(at..at + n) {
-            Some(src) => mem.write(gpa, src),
-            None => Err(past_end(gpa)),
-        }
-    }
-}
+buffer_op!(Read, get_mut, read);
+buffer_op!(Write, get, write);
 
 impl Op for Fill {
     #[inline(always)]

@@ -10,6 +10,8 @@
 
 use core::mem::{size_of, MaybeUninit};
 
+use core::marker::PhantomData;
+
 use crate::cursor::{Cursor, IterWindows, OneWindow, WindowSource};
 use crate::error::TransferError;
 use crate::memory::GuestMemory;
@@ -125,23 +127,32 @@ pub trait MemoryWrite {
     }
 }
 
-/// A [`MemoryRead`] over a [`Cursor`] and a guest memory.
+/// A [`Cursor`] with the guest memory it moves bytes of: a reader (`D` is
+/// [`Reads`], a [`MemoryRead`]) or a writer (`D` is [`Writes`], a
+/// [`MemoryWrite`]). Everything but the direction is written once.
 ///
-/// [`PagedRangeReader`] and [`PagedRangesReader`] are its two forms.
+/// [`PagedRangeReader`], [`PagedRangeWriter`], [`PagedRangesReader`] and
+/// [`PagedRangesWriter`] are its four forms.
 #[derive(Debug)]
-pub struct Reader<'m, S, M: ?Sized> {
+pub struct CursorIo<'m, S, M: ?Sized, D> {
     cursor: Cursor<S>,
     mem: &'m M,
+    _direction: PhantomData<D>,
 }
 
-/// A [`MemoryWrite`] over a [`Cursor`] and a guest memory.
-///
-/// [`PagedRangeWriter`] and [`PagedRangesWriter`] are its two forms.
+/// The direction of a reader.
 #[derive(Debug)]
-pub struct Writer<'m, S, M: ?Sized> {
-    cursor: Cursor<S>,
-    mem: &'m M,
-}
+pub enum Reads {}
+
+/// The direction of a writer.
+#[derive(Debug)]
+pub enum Writes {}
+
+/// A [`MemoryRead`] over a [`Cursor`] and a guest memory.
+pub type Reader<'m, S, M> = CursorIo<'m, S, M, Reads>;
+
+/// A [`MemoryWrite`] over a [`Cursor`] and a guest memory.
+pub type Writer<'m, S, M> = CursorIo<'m, S, M, Writes>;
 
 /// A [`MemoryRead`] cursor over a [`PagedRange`].
 pub type PagedRangeReader<'a, 'm, M> = Reader<'m, OneWindow<'a>, M>;
@@ -155,78 +166,42 @@ pub type PagedRangesReader<'a, 'm, T, M> = Reader<'m, IterWindows<'a, T>, M>;
 /// A [`MemoryWrite`] cursor over a [`PagedRanges`].
 pub type PagedRangesWriter<'a, 'm, T, M> = Writer<'m, IterWindows<'a, T>, M>;
 
-impl<'a, 'm, M: GuestMemory + ?Sized> PagedRangeReader<'a, 'm, M> {
-    /// A reader over `range` in `mem`, at its first byte.
+impl<'a, 'm, M: GuestMemory + ?Sized, D> CursorIo<'m, OneWindow<'a>, M, D> {
+    /// A cursor over `range` in `mem`, at its first byte.
     pub fn new(range: PagedRange<'a>, mem: &'m M) -> Self {
         Self::over(range.cursor(), mem)
     }
 
-    /// The part of the range not read yet.
+    /// The part of the range not moved yet.
     pub fn remaining(&self) -> PagedRange<'a> {
         self.cursor.remaining_window()
     }
 }
 
-impl<'a, 'm, M: GuestMemory + ?Sized> PagedRangeWriter<'a, 'm, M> {
-    /// A writer over `range` in `mem`, at its first byte.
-    pub fn new(range: PagedRange<'a>, mem: &'m M) -> Self {
-        Self::over(range.cursor(), mem)
-    }
-
-    /// The part of the range not written yet.
-    pub fn remaining(&self) -> PagedRange<'a> {
-        self.cursor.remaining_window()
-    }
-}
-
-impl<'a, 'm, T, M> PagedRangesReader<'a, 'm, T, M>
+impl<'a, 'm, T, M, D> CursorIo<'m, IterWindows<'a, T>, M, D>
 where
     T: Iterator<Item = PagedRange<'a>> + Clone,
     M: GuestMemory + ?Sized,
 {
-    /// A reader over `ranges` in `mem`, at its first byte.
+    /// A cursor over `ranges` in `mem`, at its first byte.
     pub fn new(ranges: &PagedRanges<'a, T>, mem: &'m M) -> Self {
         Self::over(ranges.cursor(), mem)
     }
 }
 
-impl<'a, 'm, T, M> PagedRangesWriter<'a, 'm, T, M>
-where
-    T: Iterator<Item = PagedRange<'a>> + Clone,
-    M: GuestMemory + ?Sized,
-{
-    /// A writer over `ranges` in `mem`, at its first byte.
-    pub fn new(ranges: &PagedRanges<'a, T>, mem: &'m M) -> Self {
-        Self::over(ranges.cursor(), mem)
-    }
-}
-
-impl<'m, S: WindowSource, M: GuestMemory + ?Sized> Reader<'m, S, M> {
-    /// A reader at `cursor` in `mem`.
+impl<'m, S: WindowSource, M: GuestMemory + ?Sized, D> CursorIo<'m, S, M, D> {
+    /// A reader or writer at `cursor` in `mem`.
     pub fn over(cursor: Cursor<S>, mem: &'m M) -> Self {
-        Self { cursor, mem }
+        Self {
+            cursor,
+            mem,
+            _direction: PhantomData,
+        }
     }
 
-    /// Splits off a reader over the next `len` bytes and advances this one
+    /// Splits off a cursor over the next `len` bytes and advances this one
     /// past them: hand "the data part" of a request to a backend while this
-    /// reader moves on to what follows. Fails (moving nothing) when `len`
-    /// exceeds what remains.
-    pub fn limit(&mut self, len: usize) -> Result<Self, TransferError>
-    where
-        S: Clone,
-    {
-        Ok(Self::over(self.cursor.limit(len)?, self.mem))
-    }
-}
-
-impl<'m, S: WindowSource, M: GuestMemory + ?Sized> Writer<'m, S, M> {
-    /// A writer at `cursor` in `mem`.
-    pub fn over(cursor: Cursor<S>, mem: &'m M) -> Self {
-        Self { cursor, mem }
-    }
-
-    /// Splits off a writer over the next `len` bytes and advances this one
-    /// past them (see [`Reader::limit`]). Fails (moving nothing) when `len`
+    /// cursor moves on to what follows. Fails (moving nothing) when `len`
     /// exceeds what remains.
     pub fn limit(&mut self, len: usize) -> Result<Self, TransferError>
     where

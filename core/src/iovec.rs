@@ -1,11 +1,8 @@
 //! Zero-copy export: the host `iovec`s behind a range in mapped guest
 //! memory, for `preadv`/`pwritev` straight into guest pages.
 
-use core::ops::Deref;
-
-use crate::error::TransferError;
-use crate::memory::MappedMemory;
-use crate::{Buffer, PagedRange, PagedRanges, WindowList};
+#[cfg(test)]
+use crate::{error::TransferError, memory::MappedMemory, PagedRange, PagedRanges};
 
 /// What an iovec export produced.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -15,53 +12,6 @@ pub struct IovecExport {
     /// Bytes those entries cover, from the start of the range. Less than the
     /// length asked for when the array was too short.
     pub covered: usize,
-}
-
-impl<'a> PagedRange<'a> {
-    /// Writes to `out` the host iovecs covering the first `len` bytes of the
-    /// window in mapped guest memory, merging pieces adjacent in host memory
-    /// (not only in guest addresses).
-    ///
-    /// When `out` is too short, fills it and reports how many bytes its
-    /// entries cover, so the IO can be issued in pieces. A run outside the
-    /// mapped regions fails with [`TransferError::Memory`], whose `done` is
-    /// the bytes covered before it.
-    pub fn iovecs(
-        &self,
-        mem: &MappedMemory,
-        len: usize,
-        out: &mut [libc::iovec],
-    ) -> Result<IovecExport, TransferError> {
-        self.cursor().export_iovecs(mem, len, out)
-    }
-}
-
-impl<'a, T> PagedRanges<'a, T>
-where
-    T: Iterator<Item = PagedRange<'a>> + Clone,
-{
-    /// [`PagedRange::iovecs`] for the whole buffer, window by window (pieces
-    /// of consecutive windows merge when they touch in host memory).
-    pub fn iovecs(
-        &self,
-        mem: &MappedMemory,
-        len: usize,
-        out: &mut [libc::iovec],
-    ) -> Result<IovecExport, TransferError> {
-        self.cursor().export_iovecs(mem, len, out)
-    }
-}
-
-impl<L: Deref<Target = WindowList>> Buffer<L> {
-    /// [`PagedRange::iovecs`] for the buffer.
-    pub fn iovecs(
-        &self,
-        mem: &MappedMemory,
-        len: usize,
-        out: &mut [libc::iovec],
-    ) -> Result<IovecExport, TransferError> {
-        self.cursor().export_iovecs(mem, len, out)
-    }
 }
 
 #[cfg(test)]

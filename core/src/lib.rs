@@ -95,9 +95,14 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+// Modules defining macros come first: `span` (`narrowing!`) and `cursor`
+// (`transfer_methods!`).
+#[macro_use]
+mod span;
+#[macro_use]
+mod cursor;
 mod address_range;
 mod builder;
-mod cursor;
 mod error;
 mod io;
 #[cfg(unix)]
@@ -106,7 +111,6 @@ pub mod memory;
 mod page;
 mod paged_range;
 mod paged_ranges;
-mod span;
 mod window_list;
 pub mod wire;
 
@@ -115,8 +119,8 @@ pub use builder::{BuilderError, BuilderLimits, RangesBuilder};
 pub use cursor::{Cursor, IterWindows, OneWindow, WindowSource, WindowSpan};
 pub use error::{InvalidGpn, LengthOverflow, MemoryFault, OutOfRange, TransferError};
 pub use io::{
-    MemoryRead, MemoryWrite, PagedRangeReader, PagedRangeWriter, PagedRangesReader,
-    PagedRangesWriter, Plain, Reader, Writer,
+    CursorIo, MemoryRead, MemoryWrite, PagedRangeReader, PagedRangeWriter, PagedRangesReader,
+    PagedRangesWriter, Plain, Reader, Reads, Writer, Writes,
 };
 #[cfg(unix)]
 pub use iovec::IovecExport;

@@ -4,10 +4,10 @@
 use core::fmt;
 
 use crate::cursor::Cursor;
-use crate::error::{InvalidGpn, OutOfRange, TransferError};
+use crate::error::{InvalidGpn, OutOfRange};
 use crate::memory::GuestMemory;
 use crate::page::{pages_spanned, Pos, PosError, PAGE_SIZE};
-use crate::span::Span;
+use crate::span::{or_panic, Span};
 use crate::{AddressRange, PagedRangeReader, PagedRangeWriter};
 
 /// A byte window over a list of guest page numbers.
@@ -125,43 +125,10 @@ impl<'a> PagedRange<'a> {
     /// [`try_subrange`](Self::try_subrange).
     #[track_caller]
     pub fn subrange(&self, offset: usize, len: usize) -> Self {
-        match self.try_subrange(offset, len) {
-            Ok(r) => r,
-            Err(e) => panic!("PagedRange::subrange: {e}"),
-        }
+        or_panic("PagedRange::subrange", self.try_subrange(offset, len))
     }
 
-    /// Drops the first `len` bytes of the window.
-    pub fn try_skip(&mut self, len: usize) -> Result<(), OutOfRange> {
-        self.span.skip(len)
-    }
-
-    /// Drops the first `len` bytes of the window.
-    ///
-    /// # Panics
-    /// When `len > self.len()`; see [`try_skip`](Self::try_skip).
-    #[track_caller]
-    pub fn skip(&mut self, len: usize) {
-        if let Err(e) = self.try_skip(len) {
-            panic!("PagedRange::skip: {e}");
-        }
-    }
-
-    /// Shortens the window to its first `len` bytes.
-    pub fn try_truncate(&mut self, len: usize) -> Result<(), OutOfRange> {
-        self.span.truncate(len)
-    }
-
-    /// Shortens the window to its first `len` bytes.
-    ///
-    /// # Panics
-    /// When `len > self.len()`; see [`try_truncate`](Self::try_truncate).
-    #[track_caller]
-    pub fn truncate(&mut self, len: usize) {
-        if let Err(e) = self.try_truncate(len) {
-            panic!("PagedRange::truncate: {e}");
-        }
-    }
+    narrowing!("window", "PagedRange");
 
     /// Splits the window at byte `offset` into `..offset` and `offset..`.
     pub fn try_split(&self, offset: usize) -> Result<(Self, Self), OutOfRange> {
@@ -178,10 +145,7 @@ impl<'a> PagedRange<'a> {
     /// When `offset > self.len()`; see [`try_split`](Self::try_split).
     #[track_caller]
     pub fn split(&self, offset: usize) -> (Self, Self) {
-        match self.try_split(offset) {
-            Ok(r) => r,
-            Err(e) => panic!("PagedRange::split: {e}"),
-        }
+        or_panic("PagedRange::split", self.try_split(offset))
     }
 
     /// Where a walk of the window starts.
@@ -233,30 +197,7 @@ impl<'a> PagedRange<'a> {
         Cursor::one(self)
     }
 
-    /// Reads the first `dst.len()` bytes of the window into `dst`, one
-    /// backend call per run.
-    pub fn read<M: GuestMemory + ?Sized>(
-        &self,
-        mem: &M,
-        dst: &mut [u8],
-    ) -> Result<(), TransferError> {
-        self.cursor().read(mem, dst)
-    }
-
-    /// Writes `src` over the first `src.len()` bytes of the window.
-    pub fn write<M: GuestMemory + ?Sized>(&self, mem: &M, src: &[u8]) -> Result<(), TransferError> {
-        self.cursor().write(mem, src)
-    }
-
-    /// Sets the first `len` bytes of the window to `value`.
-    pub fn fill<M: GuestMemory + ?Sized>(
-        &self,
-        mem: &M,
-        value: u8,
-        len: usize,
-    ) -> Result<(), TransferError> {
-        self.cursor().fill(mem, value, len)
-    }
+    transfer_methods!("window", cursor);
 
     /// A cursor reading the window from its first byte.
     pub fn reader<'m, M: GuestMemory + ?Sized>(&self, mem: &'m M) -> PagedRangeReader<'a, 'm, M> {

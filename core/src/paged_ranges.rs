@@ -4,7 +4,7 @@
 use core::marker::PhantomData;
 
 use crate::cursor::{Cursor, IterWindows, WindowSpan};
-use crate::error::{InvalidGpn, LengthOverflow, OutOfRange, TransferError};
+use crate::error::{InvalidGpn, LengthOverflow};
 use crate::memory::GuestMemory;
 use crate::span::Span;
 use crate::{AddressRange, PagedRange, PagedRangesReader, PagedRangesWriter};
@@ -91,37 +91,7 @@ where
         self.span.len == 0
     }
 
-    /// Drops the first `len` bytes of the buffer.
-    pub fn try_skip(&mut self, len: usize) -> Result<(), OutOfRange> {
-        self.span.skip(len)
-    }
-
-    /// Drops the first `len` bytes of the buffer.
-    ///
-    /// # Panics
-    /// When `len > self.len()`; see [`try_skip`](Self::try_skip).
-    #[track_caller]
-    pub fn skip(&mut self, len: usize) {
-        if let Err(e) = self.try_skip(len) {
-            panic!("PagedRanges::skip: {e}");
-        }
-    }
-
-    /// Shortens the buffer to its first `len` bytes.
-    pub fn try_truncate(&mut self, len: usize) -> Result<(), OutOfRange> {
-        self.span.truncate(len)
-    }
-
-    /// Shortens the buffer to its first `len` bytes.
-    ///
-    /// # Panics
-    /// When `len > self.len()`; see [`try_truncate`](Self::try_truncate).
-    #[track_caller]
-    pub fn truncate(&mut self, len: usize) {
-        if let Err(e) = self.try_truncate(len) {
-            panic!("PagedRanges::truncate: {e}");
-        }
-    }
+    narrowing!("buffer", "PagedRanges");
 
     /// A cursor at the buffer's first byte: the windows are walked past
     /// the skipped bytes.
@@ -173,30 +143,7 @@ where
         PagedRangesWriter::new(self, mem)
     }
 
-    /// Reads the first `dst.len()` bytes of the buffer into `dst`, one backend
-    /// call per run. See [`TransferError`] for partial transfers.
-    pub fn read<M: GuestMemory + ?Sized>(
-        &self,
-        mem: &M,
-        dst: &mut [u8],
-    ) -> Result<(), TransferError> {
-        self.cursor().read(mem, dst)
-    }
-
-    /// Writes `src` over the first `src.len()` bytes of the buffer.
-    pub fn write<M: GuestMemory + ?Sized>(&self, mem: &M, src: &[u8]) -> Result<(), TransferError> {
-        self.cursor().write(mem, src)
-    }
-
-    /// Sets the first `len` bytes of the buffer to `value`.
-    pub fn fill<M: GuestMemory + ?Sized>(
-        &self,
-        mem: &M,
-        value: u8,
-        len: usize,
-    ) -> Result<(), TransferError> {
-        self.cursor().fill(mem, value, len)
-    }
+    transfer_methods!("buffer", cursor);
 }
 
 /// The runs of `windows`, window by window, ending after the first error.

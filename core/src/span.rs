@@ -81,6 +81,52 @@ impl Span {
     }
 }
 
+/// Unwraps the result of a `try_` method for its panicking twin, naming the
+/// method in the message.
+#[track_caller]
+pub(crate) fn or_panic<T>(method: &str, r: Result<T, OutOfRange>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("{method}: {e}"),
+    }
+}
+
+/// `try_skip`, `try_truncate` and their panicking twins, for a type whose
+/// bytes in use are its `span` field: written once for windows, buffers of
+/// windows and owned buffers. `$what` names the bytes ("window"), `$ty` the
+/// type in panic messages.
+macro_rules! narrowing {
+    ($what:literal, $ty:literal) => {
+        #[doc = concat!("Drops the first `len` bytes of the ", $what, "; unchanged on error.")]
+        pub fn try_skip(&mut self, len: usize) -> Result<(), $crate::OutOfRange> {
+            self.span.skip(len)
+        }
+
+        #[doc = concat!("Drops the first `len` bytes of the ", $what, ".")]
+        ///
+        /// # Panics
+        /// When `len > self.len()`; see `try_skip`.
+        #[track_caller]
+        pub fn skip(&mut self, len: usize) {
+            $crate::span::or_panic(concat!($ty, "::skip"), self.try_skip(len))
+        }
+
+        #[doc = concat!("Shortens the ", $what, " to its first `len` bytes; unchanged on error.")]
+        pub fn try_truncate(&mut self, len: usize) -> Result<(), $crate::OutOfRange> {
+            self.span.truncate(len)
+        }
+
+        #[doc = concat!("Shortens the ", $what, " to its first `len` bytes.")]
+        ///
+        /// # Panics
+        /// When `len > self.len()`; see `try_truncate`.
+        #[track_caller]
+        pub fn truncate(&mut self, len: usize) {
+            $crate::span::or_panic(concat!($ty, "::truncate"), self.try_truncate(len))
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

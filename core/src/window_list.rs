@@ -5,7 +5,7 @@
 use core::ops::Deref;
 use std::sync::Arc;
 
-use crate::cursor::{Cursor, Fill, Op, Read, WindowSource, WindowSpan, Write};
+use crate::cursor::{Cursor, Op, WindowSource, WindowSpan};
 use crate::error::{InvalidGpn, LengthOverflow, OutOfRange, TransferError};
 use crate::memory::GuestMemory;
 use crate::page::PAGE_SIZE;
@@ -400,15 +400,7 @@ impl<L: Deref<Target = WindowList>> Buffer<L> {
         (self.span.start, self.span.len)
     }
 
-    /// Drops the first `n` bytes; unchanged on error.
-    pub fn try_skip(&mut self, n: usize) -> Result<(), OutOfRange> {
-        self.span.skip(n)
-    }
-
-    /// Keeps the first `n` bytes; unchanged on error.
-    pub fn try_truncate(&mut self, n: usize) -> Result<(), OutOfRange> {
-        self.span.truncate(n)
-    }
+    narrowing!("buffer", "Buffer");
 
     /// The same bytes, borrowing the list.
     pub fn borrowed(&self) -> Buffer<&WindowList> {
@@ -480,29 +472,7 @@ impl<L: Deref<Target = WindowList>> Buffer<L> {
             .try_for_each(|window| window.try_for_each_run(&mut f))
     }
 
-    /// Reads the first `dst.len()` bytes into `dst`.
-    pub fn read<M: GuestMemory + ?Sized>(
-        &self,
-        mem: &M,
-        dst: &mut [u8],
-    ) -> Result<(), TransferError> {
-        self.transfer(mem, Read(dst))
-    }
-
-    /// Writes `src` over the first `src.len()` bytes.
-    pub fn write<M: GuestMemory + ?Sized>(&self, mem: &M, src: &[u8]) -> Result<(), TransferError> {
-        self.transfer(mem, Write(src))
-    }
-
-    /// Sets the first `len` bytes to `value`.
-    pub fn fill<M: GuestMemory + ?Sized>(
-        &self,
-        mem: &M,
-        value: u8,
-        len: usize,
-    ) -> Result<(), TransferError> {
-        self.transfer(mem, Fill(value, len))
-    }
+    transfer_methods!("buffer");
 
     /// Runs `op` at the buffer's first byte: over a list of one window (a
     /// range) straight through the engine, else through a cursor.

@@ -45,26 +45,21 @@ pub trait GuestMemory {
     fn fill(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault>;
 }
 
-impl<M: GuestMemory + ?Sized> GuestMemory for &M {
-    fn read(&self, gpa: u64, dst: &mut [u8]) -> Result<(), MemoryFault> {
-        (**self).read(gpa, dst)
-    }
-    fn write(&self, gpa: u64, src: &[u8]) -> Result<(), MemoryFault> {
-        (**self).write(gpa, src)
-    }
-    fn fill(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault> {
-        (**self).fill(gpa, value, len)
-    }
+/// `GuestMemory` for a pointer to a guest memory, forwarding every call.
+macro_rules! forward_guest_memory {
+    ($($ptr:ty),*) => { $(
+        impl<M: GuestMemory + ?Sized> GuestMemory for $ptr {
+            fn read(&self, gpa: u64, dst: &mut [u8]) -> Result<(), MemoryFault> {
+                (**self).read(gpa, dst)
+            }
+            fn write(&self, gpa: u64, src: &[u8]) -> Result<(), MemoryFault> {
+                (**self).write(gpa, src)
+            }
+            fn fill(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault> {
+                (**self).fill(gpa, value, len)
+            }
+        }
+    )* };
 }
 
-impl<M: GuestMemory + ?Sized> GuestMemory for std::sync::Arc<M> {
-    fn read(&self, gpa: u64, dst: &mut [u8]) -> Result<(), MemoryFault> {
-        (**self).read(gpa, dst)
-    }
-    fn write(&self, gpa: u64, src: &[u8]) -> Result<(), MemoryFault> {
-        (**self).write(gpa, src)
-    }
-    fn fill(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault> {
-        (**self).fill(gpa, value, len)
-    }
-}
+forward_guest_memory!(&M, std::sync::Arc<M>);

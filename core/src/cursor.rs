@@ -435,8 +435,12 @@ impl<S: WindowSource> Cursor<S> {
         if total == 0 {
             return Ok(());
         }
-        // The common case: the bytes lie in the current window, most often
-        // in one run of it (one backend call, nothing else to walk).
+        // The common case: the bytes lie in the current window (or, when it
+        // is used up, the next one), most often in one run of it (one
+        // backend call, nothing else to walk).
+        if self.cur.len == 0 {
+            let _ = self.current();
+        }
         if total <= self.cur.len {
             let mut pos = Pos::new(self.src.gpns(), self.cur.start, self.cur.len);
             let mut done = 0;

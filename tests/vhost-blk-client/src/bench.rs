@@ -62,7 +62,7 @@ pub fn run(o: &Opts) -> Result<bool, String> {
     let mut dev = Device::open(&o.socket, o.queues, &[nslots * bs_pages])?;
     let info = dev.info.clone();
     let ra = info.request_alignment.max(1) as usize;
-    if o.bs % ra != 0 {
+    if !o.bs.is_multiple_of(ra) {
         return Err(format!("--bs {} is not a multiple of request-alignment {ra}", o.bs));
     }
     if info.max_transfer > 0 && o.bs > info.max_transfer as usize {

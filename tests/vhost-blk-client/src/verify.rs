@@ -163,14 +163,13 @@ pub fn run(o: &Opts) -> Result<bool, String> {
     let mut next_remap = if o.remap_every > 0 { o.remap_every } else { u64::MAX };
 
     loop {
-        if !stopping {
-            if o.requests.is_some_and(|n| st.requests >= n)
+        if !stopping
+            && (o.requests.is_some_and(|n| st.requests >= n)
                 || deadline.is_some_and(|d| Instant::now() >= d)
                 || st.mismatches >= MAX_REPORTS
-                || st.io_errors > 0
-            {
-                stopping = true;
-            }
+                || st.io_errors > 0)
+        {
+            stopping = true;
         }
         if !stopping && !remap_pending && st.requests >= next_remap {
             remap_pending = true;
@@ -323,6 +322,7 @@ pub fn run(o: &Opts) -> Result<bool, String> {
 
         // Reap every queue.
         let mut got = 0;
+        #[allow(clippy::needless_range_loop)]
         for q in 0..o.queues {
             let n = dev::reap(&mut dev.queues[q], &mut comps)?;
             got += n;

@@ -435,12 +435,8 @@ impl<S: WindowSource> Cursor<S> {
         if total == 0 {
             return Ok(());
         }
-        // The common case: the bytes lie in the current window (or, when it
-        // is used up, the next one), most often in one run of it (one
-        // backend call, nothing else to walk).
-        if self.cur.len == 0 {
-            let _ = self.current();
-        }
+        // The common case: the bytes lie in the current window, most often
+        // in one run of it (one backend call, nothing else to walk).
         if total <= self.cur.len {
             let mut pos = Pos::new(self.src.gpns(), self.cur.start, self.cur.len);
             let mut done = 0;
@@ -462,7 +458,7 @@ impl<S: WindowSource> Cursor<S> {
             self.len -= done;
             return result;
         }
-        self.transfer_windows(mem, &mut op, total)
+        self.transfer_windows(mem, op, total)
     }
 
     /// [`transfer`](Self::transfer) across windows.
@@ -470,9 +466,15 @@ impl<S: WindowSource> Cursor<S> {
     fn transfer_windows<M: GuestMemory + ?Sized, O: Op>(
         &mut self,
         mem: &M,
-        op: &mut O,
+        mut op: O,
         total: usize,
     ) -> Result<(), TransferError> {
+        // At the end of a window, the bytes may all lie in the next one (a
+        // status byte after the data): then that is the common case again.
+        if self.cur.len == 0 && self.current().is_some() && total <= self.cur.len {
+            return self.transfer(mem, op);
+        }
+        let op = &mut op;
         let mut done = 0;
         let result = loop {
             if done == total {

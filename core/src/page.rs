@@ -154,9 +154,7 @@ impl<'a> Pos<'a> {
                 return Ok(Run { gpa, len });
             }
         }
-        Err(PosError::Gpn(blame(
-            self.pages.get(..n).unwrap_or(self.pages),
-        )))
+        Err(PosError::Gpn(blame_run(self.pages, n)))
     }
 
     /// Takes the next run of at most `max` bytes (see
@@ -258,6 +256,13 @@ fn run(pages: &[u64], n: usize, in_page: usize, len: usize) -> Result<Run, PosEr
         }
     }
     Err(PosError::Gpn(blame(pages.get(..n).unwrap_or(pages))))
+}
+
+/// [`blame`] for the first `n` pages of `pages`.
+#[cold]
+#[inline(never)]
+fn blame_run(pages: &[u64], n: usize) -> InvalidGpn {
+    blame(pages.get(..n).unwrap_or(pages))
 }
 
 /// The page to blame for a run that cannot be addressed: the first one

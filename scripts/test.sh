@@ -7,6 +7,8 @@
 #   doc           cargo doc --no-deps with rustdoc warnings denied
 #   header        scripts/check-header.sh: committed include/pagedrange.h is
 #                 what build.rs generates, and every function is documented
+#   publish       cargo publish --dry-run of the Rust crate (core/): it
+#                 packages and builds alone, as crates.io users get it
 #   build         CMake into build/ (cargo release build, C/C++ tests, demo)
 #   ctest         ctest in build/ (each test also under valgrind memcheck)
 #   build-asan    CMake into build-asan/ with PR_SANITIZE=ON (ASan + UBSan)
@@ -101,6 +103,7 @@ run_stage clippy cargo clippy --all-targets -- -D warnings
 run_stage cargo-test cargo test --no-fail-fast
 run_stage doc env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 run_stage header scripts/check-header.sh
+run_stage publish cargo publish --dry-run --quiet --allow-dirty -p pagedrange
 
 # Every C test also runs under valgrind memcheck (setup.sh installs it).
 run_stage build stage_build build -DPR_VALGRIND=ON

@@ -13,9 +13,9 @@ use crate::{AddressRange, PagedRange, PagedRangesReader, PagedRangesWriter};
 /// is the first byte of the first window, and each window follows the one
 /// before it.
 ///
-/// This is how buffers whose pieces do not meet on page boundaries (two
+/// This is how buffers whose parts do not meet on page boundaries (two
 /// virtio descriptors at arbitrary GPAs, say) are described: one window per
-/// piece.
+/// part.
 ///
 /// ```text
 ///  window 0: PagedRange (offset 0x10, 0x2000 bytes)   window 1: (0x0, 0x80)

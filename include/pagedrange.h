@@ -38,6 +38,71 @@
 #define PR_MAX_GPN 4503599627370495
 
 /**
+ * The queue size is 0 or above 32768.
+ */
+#define PR_CHAIN_QUEUE_SIZE 1
+
+/**
+ * The head index is not below the queue size.
+ */
+#define PR_CHAIN_HEAD_OUT_OF_RANGE 2
+
+/**
+ * A next index is not below the size of its table.
+ */
+#define PR_CHAIN_NEXT_OUT_OF_RANGE 3
+
+/**
+ * The chain is longer than its table (it loops).
+ */
+#define PR_CHAIN_TOO_LONG 4
+
+/**
+ * An indirect descriptor while indirect tables are not accepted.
+ */
+#define PR_CHAIN_INDIRECT_NOT_ALLOWED 5
+
+/**
+ * An indirect descriptor inside an indirect table.
+ */
+#define PR_CHAIN_NESTED_INDIRECT 6
+
+/**
+ * A descriptor with both INDIRECT and NEXT.
+ */
+#define PR_CHAIN_INDIRECT_WITH_NEXT 7
+
+/**
+ * An indirect table whose length is 0 or not a multiple of 16.
+ */
+#define PR_CHAIN_INDIRECT_LENGTH 8
+
+/**
+ * A device-readable descriptor after a device-writable one.
+ */
+#define PR_CHAIN_READABLE_AFTER_WRITABLE 9
+
+/**
+ * A descriptor (or its table) is not in guest memory.
+ */
+#define PR_CHAIN_UNREADABLE 10
+
+/**
+ * A buffer's address plus length overflows 64 bits.
+ */
+#define PR_CHAIN_OVERFLOW 11
+
+/**
+ * The chain exceeds a limit (windows, pages or bytes).
+ */
+#define PR_CHAIN_LIMIT 12
+
+/**
+ * Memory for the buffers could not be allocated.
+ */
+#define PR_CHAIN_ALLOCATION 13
+
+/**
  * Major version of the library.
  */
 #define PR_VERSION_MAJOR 0
@@ -51,6 +116,13 @@
  * Patch version of the library.
  */
 #define PR_VERSION_PATCH 0
+
+/**
+ * Walks virtqueue descriptor chains (opaque). Reused from chain to chain:
+ * once it has walked a queue's largest chain it allocates nothing. One
+ * thread at a time.
+ */
+typedef struct pr_chain_walker pr_chain_walker;
 
 /**
  * Guest memory that ranges read from and write to (opaque).
@@ -129,6 +201,59 @@ typedef struct pr_builder_limits {
    */
   uint64_t max_bytes;
 } pr_builder_limits;
+
+/**
+ * Limits a chain walker enforces.
+ */
+typedef struct pr_chain_limits {
+  /**
+   * Limits of the device-readable part (windows, pages, bytes).
+   */
+  struct pr_builder_limits readable;
+  /**
+   * Limits of the device-writable part.
+   */
+  struct pr_builder_limits writable;
+  /**
+   * Most bytes the whole chain may describe, both parts together.
+   */
+  uint64_t max_bytes;
+  /**
+   * Nonzero when indirect descriptor tables are accepted
+   * (VIRTIO_F_INDIRECT_DESC negotiated).
+   */
+  uint32_t indirect;
+} pr_chain_limits;
+
+/**
+ * Why a chain was refused: written by pr_chain_walker_walk on failure.
+ */
+typedef struct pr_chain_error {
+  /**
+   * The rule broken: a PR_CHAIN_* code (pr_chain_rule_str describes it).
+   */
+  uint32_t rule;
+  /**
+   * Index of the descriptor that broke it, in its table.
+   */
+  uint16_t index;
+  /**
+   * 1 when that table is an indirect table, else 0.
+   */
+  uint8_t indirect;
+  /**
+   * Always 0.
+   */
+  uint8_t reserved;
+  /**
+   * For PR_CHAIN_UNREADABLE: the guest address the memory refused.
+   */
+  uint64_t fault_gpa;
+  /**
+   * For PR_CHAIN_UNREADABLE: the memory's fault code.
+   */
+  int32_t fault_code;
+} pr_chain_error;
 
 /**
  * Outcome of a read, write or fill.
@@ -344,6 +469,53 @@ pr_status pr_ranges_builder_clear(struct pr_ranges_builder *b);
  * NULL is a no-op.
  */
 void pr_ranges_builder_free(struct pr_ranges_builder *b);
+
+/**
+ * Creates a chain walker. `limits` may be NULL for the spec's bounds (at
+ * most 2^32 - 1 bytes per chain, the builder's virtio limits for each
+ * part, indirect tables accepted).
+ *
+ * On success `*out` receives a handle to free with pr_chain_walker_free.
+ * Errors: PR_ERR_NULL_ARGUMENT (`out`), PR_ERR_PANIC.
+ */
+pr_status pr_chain_walker_new(const struct pr_chain_limits *limits, struct pr_chain_walker **out);
+
+/**
+ * Walks the descriptor chain starting at descriptor `head` of the split
+ * virtqueue descriptor table at guest address `table_gpa` (`queue_size`
+ * entries of 16 bytes), following NEXT and INDIRECT as VIRTIO 1.2
+ * describes them, and makes `readable` hold the chain's device-readable
+ * bytes and `writable` its device-writable bytes, each as the fewest
+ * windows (as pr_ranges_builder_finish_into does: their memory is reused).
+ *
+ * Every descriptor is read through `mem`: a descriptor outside guest
+ * memory is reported, never a host access. The rules checked: the head
+ * and every next index inside their table; no chain longer than its table
+ * (so no loop); indirect tables only when allowed, not nested, never with
+ * NEXT, of a non-zero length that is a multiple of 16; readable
+ * descriptors before writable ones; no buffer past 2^64; the limits.
+ *
+ * On failure `readable` and `writable` are left as they were and `*err`
+ * (when `err` is not NULL) names the rule (PR_CHAIN_*) and the
+ * descriptor. Errors: PR_ERR_NULL_ARGUMENT (`w`, `mem`, `readable` or
+ * `writable`), PR_ERR_INVALID_ARGUMENT (`readable` and `writable` are the
+ * same buffer), PR_ERR_MALFORMED (a rule of the spec is broken),
+ * PR_ERR_MEMORY (a descriptor is not in guest memory), PR_ERR_LIMIT,
+ * PR_ERR_ALLOCATION, PR_ERR_PANIC.
+ */
+pr_status pr_chain_walker_walk(struct pr_chain_walker *w, const struct pr_memory *mem, uint64_t table_gpa, uint16_t queue_size, uint16_t head, struct pr_ranges *readable, struct pr_ranges *writable, struct pr_chain_error *err);
+
+/**
+ * Frees a chain walker. NULL is a no-op.
+ */
+void pr_chain_walker_free(struct pr_chain_walker *w);
+
+/**
+ * Describes a PR_CHAIN_* rule code: a static, NUL-terminated English
+ * string for any value ("unknown rule" for values that are not codes);
+ * never NULL. Thread-safe.
+ */
+const char *pr_chain_rule_str(uint32_t rule);
 
 /**
  * Creates a reader over the window of `r` in `mem`, at its first byte.

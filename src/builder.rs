@@ -37,6 +37,16 @@ pub struct pr_builder_limits {
 }
 
 static_assertions::assert_eq_size!(pr_builder_limits, [u64; 3]);
+
+impl From<pr_builder_limits> for BuilderLimits {
+    fn from(l: pr_builder_limits) -> Self {
+        Self {
+            max_windows: l.max_windows,
+            max_pages: l.max_pages,
+            max_bytes: l.max_bytes,
+        }
+    }
+}
 static_assertions::const_assert_eq!(core::mem::offset_of!(pr_builder_limits, max_bytes), 16);
 
 /// Creates a builder. `limits` may be NULL for the virtio defaults (at most
@@ -54,14 +64,7 @@ pub extern "C" fn pr_ranges_builder_new(
         let out = out_ptr(out)?;
         // SAFETY: a non-NULL `limits` points to a pr_builder_limits per the
         // C contract; it is copied.
-        let limits = match unsafe { limits.as_ref() } {
-            Some(l) => BuilderLimits {
-                max_windows: l.max_windows,
-                max_pages: l.max_pages,
-                max_bytes: l.max_bytes,
-            },
-            None => BuilderLimits::VIRTIO,
-        };
+        let limits = unsafe { limits.as_ref() }.map_or(BuilderLimits::VIRTIO, |l| (*l).into());
         let builder = RangesBuilder::with_limits(limits);
         // SAFETY: checked non-NULL; writable per the C contract.
         unsafe { write_out(out, to_boxed_ptr::<pr_ranges_builder>(builder)) };

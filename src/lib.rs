@@ -25,6 +25,7 @@ mod boundary;
 // Declared in the order the header presents them.
 pub mod builder;
 pub mod callback;
+pub mod chain;
 pub mod cursor;
 pub mod io;
 pub mod memory;
@@ -35,6 +36,7 @@ pub mod wire;
 
 pub use builder::{pr_builder_limits, pr_ranges_builder};
 pub use callback::{CallbackMemory, FillCallback, MemoryOps, ReadCallback, WriteCallback};
+pub use chain::*;
 pub use cursor::{pr_reader, pr_writer};
 pub use io::pr_address_range;
 pub use memory::{pr_memory, MappedRegion};

@@ -6,7 +6,8 @@ use core::ffi::{c_char, c_int};
 use pagedrange::memory::{DirtyLogError, RegionError, WindowMarkError};
 use pagedrange::wire::WireError;
 use pagedrange::{
-    BuilderError, InvalidGpn, LengthOverflow, ListError, OutOfRange, SingleError, TransferError,
+    BuilderError, ChainError, ChainRule, InvalidGpn, LengthOverflow, ListError, OutOfRange,
+    SingleError, TransferError,
 };
 
 /// Result of every fallible call: PR_OK (0) on success, a PR_ERR_* code
@@ -158,6 +159,17 @@ impl From<BuilderError> for Failure {
             | BuilderError::TooManyPages { .. }
             | BuilderError::TooManyBytes { .. } => PR_ERR_LIMIT,
             BuilderError::Allocation { .. } => PR_ERR_ALLOCATION,
+        })
+    }
+}
+
+impl From<ChainError> for Failure {
+    fn from(e: ChainError) -> Self {
+        Failure(match e.rule {
+            ChainRule::Unreadable => PR_ERR_MEMORY,
+            ChainRule::Limit => PR_ERR_LIMIT,
+            ChainRule::Allocation => PR_ERR_ALLOCATION,
+            _ => PR_ERR_MALFORMED,
         })
     }
 }

@@ -111,6 +111,7 @@ pub mod memory;
 mod page;
 mod paged_range;
 mod paged_ranges;
+pub mod virtq;
 mod window_list;
 pub mod wire;
 
@@ -128,6 +129,7 @@ pub use memory::{BufferMemory, GuestMemory, MappedMemory, MappedRegion};
 pub use page::{gpn_range, gpn_to_gpa, MAX_GPN, PAGE_SHIFT, PAGE_SIZE};
 pub use paged_range::{PagedRange, PagedRangeRangeIter};
 pub use paged_ranges::{PagedRanges, PagedRangesIter};
+pub use virtq::{ChainError, ChainLimits, ChainRule, ChainWalker};
 pub use window_list::{
     Buffer, BufferWindows, CursorWindows, ListError, ListWindows, SingleError, WindowList,
 };

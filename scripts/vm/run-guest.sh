@@ -20,6 +20,7 @@
 #   --timeout SEC    kill QEMU after SEC seconds (default 120)
 #   --mem SIZE       guest memory (default 512M; memfd, share=on)
 #   --trace          QEMU traces of every vhost-user message (stderr)
+#   --qemu-arg ARG   one more QEMU argument (repeatable)
 #   --dry-run        print the QEMU command line and exit
 #
 # Kernel and initramfs come from target/vm/ (PR_VM_CACHE), made by
@@ -35,6 +36,7 @@ usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 
 socket= queues=1 mode=write-verify append= incoming= monitor= qmp=
 timeout=120 mem=512M trace=0 dry=0
+extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --socket) socket=$2; shift 2 ;;
@@ -47,6 +49,7 @@ while [ $# -gt 0 ]; do
         --timeout) timeout=$2; shift 2 ;;
         --mem) mem=$2; shift 2 ;;
         --trace) trace=1; shift ;;
+        --qemu-arg) extra+=("$2"); shift 2 ;;
         --dry-run) dry=1; shift ;;
         -h|--help) usage ;;
         *) log "unknown argument: $1"; usage ;;
@@ -75,7 +78,8 @@ cmd=(qemu-system-x86_64
 [ -n "$monitor" ] && cmd+=(-monitor "unix:$monitor,server=on,wait=off")
 [ -n "$qmp" ] && cmd+=(-qmp "unix:$qmp,server=on,wait=off")
 [ -n "$incoming" ] && cmd+=(-incoming "exec:cat $(printf %q "$incoming")")
-[ "$trace" -eq 1 ] && cmd+=(-trace 'vhost_user_*' -trace 'vhost_*')
+[ "$trace" -eq 1 ] && cmd+=(-trace 'vhost_user_*')
+cmd+=("${extra[@]}")
 
 if [ "$dry" -eq 1 ]; then
     printf '%q ' timeout -k 5 "$timeout" "${cmd[@]}"

@@ -40,6 +40,16 @@ BACKENDS = {
 RECORD = re.compile(r"(PR[A-Z]+)((?: [^ ]+)*)")
 
 
+def _die_with_parent():
+    """preexec_fn: SIGTERM the child when this harness dies (killed, or
+    crashed), so no backend or QEMU outlives a test."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def log(prog, msg):
     print(f"{prog}: {msg}", file=sys.stderr, flush=True)
 
@@ -102,7 +112,8 @@ class Backend:
     def start(self, timeout=10.0):
         self.logf = open(self.logpath, "wb")
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                     stdout=self.logf, stderr=subprocess.STDOUT)
+                                     stdout=self.logf, stderr=subprocess.STDOUT,
+                                     preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -155,7 +166,8 @@ class Guest:
     def start(self):
         self.logf = open(self.logpath, "wb")
         self.proc = subprocess.Popen([RUN_GUEST] + self.args, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=self.logf)
+                                     stdout=subprocess.PIPE, stderr=self.logf,
+                                     preexec_fn=_die_with_parent)
         self.thread = threading.Thread(target=self._pump, daemon=True)
         self.thread.start()
         return self

@@ -824,6 +824,33 @@ pr_status pr_memory_with_dirty_bitmap(const struct pr_memory *mem, uint64_t *bit
 pr_status pr_memory_with_dirty_callback(const struct pr_memory *mem, void (*dirty)(void *ctx, uint64_t gpa, size_t len), void *ctx, struct pr_memory **out);
 
 /**
+ * Reads `len` bytes at guest physical address `gpa` into `dst`, in one
+ * access to `mem`: for structures a device reads by address (a virtqueue's
+ * rings, say) rather than through a range. All or nothing: on failure no
+ * byte counts as read (`t->done` is 0) and `t` names the fault.
+ *
+ * `dst` may be NULL when `len` is 0 (nothing is accessed). `t` may be
+ * NULL; otherwise it is always written. Errors: PR_ERR_NULL_ARGUMENT
+ * (`mem`, or `dst` with `len > 0`), PR_ERR_MEMORY (the bytes are not all
+ * in guest memory, or the callback failed), PR_ERR_INVALID_ARGUMENT,
+ * PR_ERR_PANIC.
+ */
+pr_status pr_memory_read(const struct pr_memory *mem, uint64_t gpa, void *dst, size_t len, struct pr_transfer *t);
+
+/**
+ * Writes `len` bytes from `src` at guest physical address `gpa`, in one
+ * access to `mem` (dirty logs record it), all or nothing, as
+ * pr_memory_read.
+ *
+ * `src` may be NULL when `len` is 0. `t` may be NULL; otherwise it is
+ * always written. Errors: PR_ERR_NULL_ARGUMENT (`mem`, or `src` with
+ * `len > 0`), PR_ERR_MEMORY (the bytes are not all in guest memory, a
+ * dirty bitmap does not cover them, or the callback failed),
+ * PR_ERR_INVALID_ARGUMENT, PR_ERR_PANIC.
+ */
+pr_status pr_memory_write(const struct pr_memory *mem, uint64_t gpa, const void *src, size_t len, struct pr_transfer *t);
+
+/**
  * Releases a memory handle. Cursors created from it keep the memory alive
  * until they are freed too. NULL is a no-op.
  */

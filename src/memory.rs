@@ -4,13 +4,15 @@ use core::ffi::c_void;
 use std::sync::Arc;
 
 use pagedrange::memory::{DirtyLog, DirtyTracked, WindowMarkError};
-use pagedrange::{GuestMemory, MappedMemory, MemoryFault, PagedRange};
+use pagedrange::{GuestMemory, MappedMemory, MemoryFault, PagedRange, TransferError};
 
 use crate::boundary::{
-    free_arc, guard, in_array, out_ptr, to_arc_ptr, try_arc, write_out, ArcCastable, Castable, NULL,
+    free_arc, guard, in_array, in_bytes, out_bytes, out_ptr, to_arc_ptr, try_arc, try_ref,
+    write_out, ArcCastable, Castable, NULL,
 };
 use crate::callback::{CallbackMemory, MemoryOps};
-use crate::status::{pr_status, Failure, PR_ERR_ALLOCATION};
+use crate::io::report;
+use crate::status::{pr_status, pr_transfer, Failure, PR_ERR_ALLOCATION};
 
 /// One piece of guest RAM mapped into this process: guest physical
 /// addresses `gpa .. gpa + size` live at host addresses
@@ -360,6 +362,78 @@ impl SendPtr {
 unsafe impl Send for SendPtr {}
 // SAFETY: as above.
 unsafe impl Sync for SendPtr {}
+
+/// The result of a single backend access: all or nothing.
+fn access(result: Result<(), MemoryFault>) -> Result<(), TransferError> {
+    result.map_err(|f| TransferError::Memory {
+        done: 0,
+        gpa: f.gpa,
+        code: f.code,
+    })
+}
+
+/// Reads `len` bytes at guest physical address `gpa` into `dst`, in one
+/// access to `mem`: for structures a device reads by address (a virtqueue's
+/// rings, say) rather than through a range. All or nothing: on failure no
+/// byte counts as read (`t->done` is 0) and `t` names the fault.
+///
+/// `dst` may be NULL when `len` is 0 (nothing is accessed). `t` may be
+/// NULL; otherwise it is always written. Errors: PR_ERR_NULL_ARGUMENT
+/// (`mem`, or `dst` with `len > 0`), PR_ERR_MEMORY (the bytes are not all
+/// in guest memory, or the callback failed), PR_ERR_INVALID_ARGUMENT,
+/// PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_memory_read(
+    mem: *const pr_memory,
+    gpa: u64,
+    dst: *mut c_void,
+    len: usize,
+    t: *mut pr_transfer,
+) -> pr_status {
+    // SAFETY: per the C contract: a live memory, `dst` writable for `len`
+    // bytes, `t` writable or NULL.
+    unsafe {
+        report(t, len, || {
+            let mem = try_ref(mem)?;
+            let dst = out_bytes(dst, len)?;
+            Ok(match len {
+                0 => Ok(()),
+                _ => access(mem.read(gpa, dst)),
+            })
+        })
+    }
+}
+
+/// Writes `len` bytes from `src` at guest physical address `gpa`, in one
+/// access to `mem` (dirty logs record it), all or nothing, as
+/// pr_memory_read.
+///
+/// `src` may be NULL when `len` is 0. `t` may be NULL; otherwise it is
+/// always written. Errors: PR_ERR_NULL_ARGUMENT (`mem`, or `src` with
+/// `len > 0`), PR_ERR_MEMORY (the bytes are not all in guest memory, a
+/// dirty bitmap does not cover them, or the callback failed),
+/// PR_ERR_INVALID_ARGUMENT, PR_ERR_PANIC.
+#[no_mangle]
+pub extern "C" fn pr_memory_write(
+    mem: *const pr_memory,
+    gpa: u64,
+    src: *const c_void,
+    len: usize,
+    t: *mut pr_transfer,
+) -> pr_status {
+    // SAFETY: per the C contract: a live memory, `src` readable for `len`
+    // bytes, `t` writable or NULL.
+    unsafe {
+        report(t, len, || {
+            let mem = try_ref(mem)?;
+            let src = in_bytes(src, len)?;
+            Ok(match len {
+                0 => Ok(()),
+                _ => access(mem.write(gpa, src)),
+            })
+        })
+    }
+}
 
 /// Releases a memory handle. Cursors created from it keep the memory alive
 /// until they are freed too. NULL is a no-op.

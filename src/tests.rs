@@ -428,6 +428,82 @@ fn ranges_windows_and_readers() {
     pr_memory_free(mem);
 }
 
+/// Plain reads and writes by guest address: all or nothing, logged in a
+/// dirty bitmap, faults reported.
+#[test]
+fn memory_reads_and_writes_by_address() {
+    let mut ram = vec![0u8; 4 * P];
+    let region = MappedRegion {
+        gpa: 0x10000,
+        size: ram.len() as u64,
+        host: ram.as_mut_ptr().cast(),
+    };
+    let mut mem = null_mut();
+    assert_eq!(pr_memory_new_mapped(&region, 1, &mut mem), PR_OK);
+    let mut bits = [0u64; 1];
+    let mut logged = null_mut();
+    assert_eq!(
+        pr_memory_with_dirty_bitmap(mem, bits.as_mut_ptr(), 64, &mut logged),
+        PR_OK
+    );
+    let mut t = pr_transfer::default();
+    let src = [7u8; 10];
+    assert_eq!(
+        pr_memory_write(
+            logged,
+            0x10000 + P as u64 - 4,
+            src.as_ptr().cast(),
+            10,
+            &mut t
+        ),
+        PR_OK
+    );
+    assert_eq!(t.done, 10);
+    let mut back = [0u8; 10];
+    assert_eq!(
+        pr_memory_read(
+            mem,
+            0x10000 + P as u64 - 4,
+            back.as_mut_ptr().cast(),
+            10,
+            &mut t
+        ),
+        PR_OK
+    );
+    assert_eq!(back, src);
+    // Past the region: refused whole, nothing written, the first unmapped
+    // address reported.
+    assert_eq!(
+        pr_memory_write(
+            logged,
+            0x10000 + 4 * P as u64 - 2,
+            src.as_ptr().cast(),
+            10,
+            &mut t
+        ),
+        PR_ERR_MEMORY
+    );
+    assert_eq!(
+        (t.done, t.fault_gpa, t.fault_code),
+        (0, 0x10000 + 4 * P as u64, -1)
+    );
+    assert_eq!(pr_memory_read(mem, 5, null_mut(), 0, &mut t), PR_OK);
+    assert_eq!(
+        pr_memory_read(null(), 5, back.as_mut_ptr().cast(), 1, &mut t),
+        PR_ERR_NULL_ARGUMENT
+    );
+    assert_eq!(
+        pr_memory_write(mem, 5, null(), 1, &mut t),
+        PR_ERR_NULL_ARGUMENT
+    );
+    pr_memory_free(logged);
+    pr_memory_free(mem);
+    assert_eq!(&ram[P - 4..P + 6], &src);
+    assert_eq!(ram[4 * P - 2], 0, "the refused write left no byte");
+    // Pages 0x10 and 0x11 were written.
+    assert_eq!(bits[0], (1 << 0x10) | (1 << 0x11));
+}
+
 /// The committed header is the one build.rs generates from this code.
 #[test]
 fn header_matches_the_code() {

@@ -1,9 +1,10 @@
 /*
  * pagedrange.h - scatter/gather IO buffers over guest pages (C ABI).
  *
- * GENERATED FILE, DO NOT EDIT. build.rs writes it with cbindgen from the
- * doc comments in src/ffi/; edit those and run `cargo build` to regenerate.
- * The committed copy is checked against the code by scripts/check-header.sh.
+ * GENERATED FILE, DO NOT EDIT. Generated with cbindgen from the doc
+ * comments of the C library's crate (src/); edit those and run
+ * scripts/gen-header.sh to regenerate. A test fails when this copy differs
+ * from what the code generates.
  *
  * Conventions: every fallible function returns a pr_status (PR_OK == 0) and
  * writes its results through out-parameters only on success. Every pointer

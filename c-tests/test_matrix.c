@@ -42,6 +42,16 @@ static pr_writer *writer, *out_writer;
 static pr_ranges_builder *builder, *out_builder;
 static pr_memory *out_mem;
 static pr_transfer t;
+static pr_reader *mreader; /* over the range, in the mapped memory */
+static pr_writer *mwriter;
+static pr_ranges *ranges2;  /* an empty buffer, the walker's second output */
+static pr_chain_walker *walker, *out_walker;
+static pr_chain_error cerr;
+
+#define TABLE 0x3000 /* a descriptor table in the guest RAM (GPN 3, outside the range) */
+#define D_NEXT 1
+#define D_WRITE 2
+#define D_INDIRECT 4
 
 static int ram_span(uint64_t gpa, size_t len)
 {
@@ -122,6 +132,18 @@ static const pr_memory_ops fail_ops = {fail_read, fail_write, NULL};
 static const pr_memory_ops reenter_ops = {re_read, re_write, NULL};
 static const pr_memory_ops half_ops = {cb_read, NULL, NULL};
 
+/* Writes descriptor `i` of the table at TABLE (16 bytes, little endian). */
+static void put_desc(unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+    uint8_t *p = ram + TABLE + 16 * i;
+    for (int k = 0; k < 8; k++)
+        p[k] = (uint8_t)(addr >> (8 * k));
+    for (int k = 0; k < 4; k++)
+        p[8 + k] = (uint8_t)(len >> (8 * k));
+    p[12] = (uint8_t)flags, p[13] = (uint8_t)(flags >> 8);
+    p[14] = (uint8_t)next, p[15] = (uint8_t)(next >> 8);
+}
+
 static int setup(void)
 {
     pr_mapped_region region = {0, sizeof ram, ram};
@@ -137,7 +159,15 @@ static int setup(void)
     ok &= pr_reader_new(range, mem, &reader) == PR_OK;
     ok &= pr_writer_new(range, mem, &writer) == PR_OK;
     ok &= pr_ranges_builder_new(NULL, &builder) == PR_OK;
+    ok &= pr_reader_new(range, mapped, &mreader) == PR_OK;
+    ok &= pr_writer_new(range, mapped, &mwriter) == PR_OK;
+    ok &= pr_ranges_new(NULL, 0, &ranges2) == PR_OK;
+    ok &= pr_chain_walker_new(NULL, &walker) == PR_OK;
+    /* A valid chain: 16 readable bytes, then 512 writable ones. */
+    put_desc(0, 0x6000, 16, D_NEXT, 1);
+    put_desc(1, 0x7000, 512, D_WRITE, 0);
     memset(&t, 0, sizeof t);
+    memset(&cerr, 0, sizeof cerr);
     reentered = 0;
     return ok;
 }
@@ -151,6 +181,9 @@ static void teardown(void)
     pr_reader_free(reader), pr_reader_free(out_reader);
     pr_writer_free(writer), pr_writer_free(out_writer);
     pr_ranges_builder_free(builder), pr_ranges_builder_free(out_builder);
+    pr_reader_free(mreader), pr_writer_free(mwriter), pr_ranges_free(ranges2);
+    pr_chain_walker_free(walker), pr_chain_walker_free(out_walker);
+    mreader = NULL, mwriter = NULL, ranges2 = NULL, walker = out_walker = NULL;
     mem = fail_mem = reenter_mem = mapped = out_mem = NULL;
     range = out_range = out_range2 = NULL;
     ranges = out_ranges = NULL;
@@ -181,6 +214,84 @@ static pr_status neutral(int ok)
 static pr_status failed_run(pr_status s)
 {
     return s == PR_ERR_MEMORY && t.fault_code == -7 && t.done == 0 ? s : WRONG;
+}
+
+/* Walks the chain at TABLE into `ranges` and `ranges2`. */
+static pr_status walk(pr_chain_walker *w, const pr_memory *m, uint16_t queue_size, uint16_t head)
+{
+    memset(&cerr, 0, sizeof cerr);
+    return pr_chain_walker_walk(w, m, TABLE, queue_size, head, ranges, ranges2, &cerr);
+}
+
+/* A refusal must name `rule` (and leave the outputs as they were). */
+static pr_status refused(pr_status s, uint32_t rule)
+{
+    int unchanged = pr_ranges_len(ranges) == 2 * PS && pr_ranges_len(ranges2) == 0;
+    return s != PR_OK && cerr.rule == rule && unchanged ? s : WRONG;
+}
+
+/* A walk through a memory whose callbacks fail: the fault is reported. */
+static pr_status walk_fails(void)
+{
+    pr_status s = refused(walk(walker, fail_mem, 2, 0), PR_CHAIN_UNREADABLE);
+    return cerr.fault_code == -7 && cerr.fault_gpa == TABLE && cerr.index == 0 ? s : WRONG;
+}
+
+/* A walk that must have made the parts of the valid chain. */
+static pr_status walked(pr_status s)
+{
+    return s == PR_OK && pr_ranges_len(ranges) == 16 && pr_ranges_len(ranges2) == 512 ? s : WRONG;
+}
+
+static pr_status walk_limited(uint32_t indirect)
+{
+    pr_chain_limits l;
+    memset(&l, 0, sizeof l);
+    if (indirect) { /* everything allowed but indirect tables */
+        l.readable = l.writable = (pr_builder_limits){1024, 1 << 20, UINT32_MAX};
+        l.max_bytes = UINT32_MAX;
+        put_desc(0, TABLE + 0x100, 32, D_INDIRECT, 0);
+    }
+    if (pr_chain_walker_new(&l, &out_walker) != PR_OK)
+        return WRONG;
+    return walk(out_walker, mapped, 2, 0);
+}
+
+/* finish_into while a reader shares the buffer: the buffer gets the new
+ * windows, the reader keeps the old ones. */
+static pr_status finish_into_shared(void)
+{
+    pr_status s;
+    if (pr_ranges_reader_new(ranges, mem, &out_reader) != PR_OK ||
+        pr_ranges_builder_push(builder, 0x6000, 100, NULL) != PR_OK)
+        return WRONG;
+    s = pr_ranges_builder_finish_into(builder, ranges);
+    return pr_ranges_len(ranges) == 100 && pr_reader_remaining(out_reader) == 2 * PS ? s : WRONG;
+}
+
+/* A status that must also have left the cursor with `remaining` bytes. */
+static pr_status rd_left(pr_status s, size_t remaining)
+{
+    return pr_reader_remaining(mreader) == remaining ? s : WRONG;
+}
+
+static pr_status wr_left(pr_status s, size_t remaining)
+{
+    return pr_writer_remaining(mwriter) == remaining ? s : WRONG;
+}
+
+/* An export through a writer whose dirty bitmap covers only GPNs 0 and 1
+ * (the range's GPN 5 is beyond it): refused, nothing moved or marked. */
+static pr_status export_untracked(void)
+{
+    pr_status s;
+    bitmap[0] = 0;
+    if (pr_memory_with_dirty_bitmap(mapped, bitmap, 2, &out_mem) != PR_OK ||
+        pr_writer_new(range, out_mem, &out_writer) != PR_OK)
+        return WRONG;
+    n1 = n2 = 7;
+    s = pr_writer_iovecs(out_writer, 2 * PS, iov, 4, &n1, &n2);
+    return n1 == 0 && bitmap[0] == 0 && pr_writer_remaining(out_writer) == 2 * PS ? s : WRONG;
 }
 
 /*
@@ -453,6 +564,94 @@ static pr_status failed_run(pr_status s)
       pr_writer_limit(writer, SIZE_MAX, &out_writer))                                              \
     X("pr_writer_remaining", "w NULL", NEUTRAL, "0", neutral(pr_writer_remaining(NULL) == 0))      \
     X("pr_writer_free", "w NULL", NEUTRAL, "no-op", (pr_writer_free(NULL), NEUTRAL))               \
+    X("pr_reader_reset", "rd NULL", PR_ERR_NULL_ARGUMENT, NULL, pr_reader_reset(NULL, range))      \
+    X("pr_reader_reset", "r NULL", PR_ERR_NULL_ARGUMENT, NULL, pr_reader_reset(mreader, NULL))     \
+    X("pr_reader_reset", "empty range", PR_OK, NULL,                                               \
+      (one_gpn(GPN_PAST, 0), rd_left(pr_reader_reset(mreader, out_range), 0)))                     \
+    X("pr_reader_reset", "after release", PR_OK, NULL,                                             \
+      (pr_reader_release(mreader), rd_left(pr_reader_reset(mreader, range), 2 * PS)))              \
+    X("pr_ranges_reader_reset", "rd NULL", PR_ERR_NULL_ARGUMENT, NULL,                             \
+      pr_ranges_reader_reset(NULL, ranges))                                                        \
+    X("pr_ranges_reader_reset", "rs NULL", PR_ERR_NULL_ARGUMENT, NULL,                             \
+      pr_ranges_reader_reset(mreader, NULL))                                                       \
+    X("pr_ranges_reader_reset", "empty buffer", PR_OK, NULL,                                       \
+      rd_left(pr_ranges_reader_reset(mreader, ranges2), 0))                                        \
+    X("pr_reader_release", "rd NULL", NEUTRAL, "no-op", (pr_reader_release(NULL), NEUTRAL))        \
+    X("pr_reader_release", "released twice", NEUTRAL, "remaining 0",                               \
+      (pr_reader_release(mreader), pr_reader_release(mreader), rd_left(NEUTRAL, 0)))               \
+    X("pr_reader_iovecs", "rd NULL", PR_ERR_NULL_ARGUMENT, NULL,                                   \
+      pr_reader_iovecs(NULL, 1, iov, 4, &n1, &n2))                                                 \
+    X("pr_reader_iovecs", "iov_count NULL", PR_ERR_NULL_ARGUMENT, NULL,                            \
+      pr_reader_iovecs(mreader, 1, iov, 4, NULL, &n2))                                             \
+    X("pr_reader_iovecs", "covered NULL", PR_ERR_NULL_ARGUMENT, NULL,                              \
+      pr_reader_iovecs(mreader, 1, iov, 4, &n1, NULL))                                             \
+    X("pr_reader_iovecs", "iov NULL, capacity 4", PR_ERR_NULL_ARGUMENT, NULL,                      \
+      pr_reader_iovecs(mreader, 1, NULL, 4, &n1, &n2))                                             \
+    X("pr_reader_iovecs", "callback memory", PR_ERR_INVALID_ARGUMENT, NULL,                        \
+      pr_reader_iovecs(reader, 1, iov, 4, &n1, &n2))                                               \
+    X("pr_reader_iovecs", "len 0", PR_OK, NULL,                                                    \
+      rd_left(pr_reader_iovecs(mreader, 0, iov, 4, &n1, &n2), 2 * PS))                             \
+    X("pr_reader_iovecs", "len SIZE_MAX", PR_ERR_OUT_OF_RANGE, NULL,                               \
+      rd_left(pr_reader_iovecs(mreader, SIZE_MAX, iov, 4, &n1, &n2), 2 * PS))                      \
+    X("pr_reader_iovecs", "iov NULL, capacity 0", PR_ERR_BUFFER_TOO_SMALL, NULL,                   \
+      rd_left(pr_reader_iovecs(mreader, 1, NULL, 0, &n1, &n2), 2 * PS))                            \
+    X("pr_reader_iovecs", "capacity SIZE_MAX", PR_ERR_INVALID_ARGUMENT, NULL,                      \
+      rd_left(pr_reader_iovecs(mreader, 1, iov, SIZE_MAX, &n1, &n2), 2 * PS))                      \
+    X("pr_reader_iovecs", "released, len 0", PR_OK, NULL,                                          \
+      (pr_reader_release(mreader), pr_reader_iovecs(mreader, 0, iov, 4, &n1, &n2)))                \
+    X("pr_reader_iovecs", "released, len 1", PR_ERR_OUT_OF_RANGE, NULL,                            \
+      (pr_reader_release(mreader), pr_reader_iovecs(mreader, 1, iov, 4, &n1, &n2)))                \
+    X("pr_writer_reset", "w NULL", PR_ERR_NULL_ARGUMENT, NULL, pr_writer_reset(NULL, range))       \
+    X("pr_writer_reset", "r NULL", PR_ERR_NULL_ARGUMENT, NULL, pr_writer_reset(mwriter, NULL))     \
+    X("pr_writer_reset", "empty range", PR_OK, NULL,                                               \
+      (one_gpn(GPN_PAST, 0), wr_left(pr_writer_reset(mwriter, out_range), 0)))                     \
+    X("pr_writer_reset", "after release", PR_OK, NULL,                                             \
+      (pr_writer_release(mwriter), wr_left(pr_writer_reset(mwriter, range), 2 * PS)))              \
+    X("pr_ranges_writer_reset", "w NULL", PR_ERR_NULL_ARGUMENT, NULL,                              \
+      pr_ranges_writer_reset(NULL, ranges))                                                        \
+    X("pr_ranges_writer_reset", "rs NULL", PR_ERR_NULL_ARGUMENT, NULL,                             \
+      pr_ranges_writer_reset(mwriter, NULL))                                                       \
+    X("pr_ranges_writer_reset", "empty buffer", PR_OK, NULL,                                       \
+      wr_left(pr_ranges_writer_reset(mwriter, ranges2), 0))                                        \
+    X("pr_writer_release", "w NULL", NEUTRAL, "no-op", (pr_writer_release(NULL), NEUTRAL))         \
+    X("pr_writer_release", "released twice", NEUTRAL, "remaining 0",                               \
+      (pr_writer_release(mwriter), pr_writer_release(mwriter), wr_left(NEUTRAL, 0)))               \
+    X("pr_writer_skip", "w NULL", PR_ERR_NULL_ARGUMENT, NULL, pr_writer_skip(NULL, 0))             \
+    X("pr_writer_skip", "len 0", PR_OK, NULL, wr_left(pr_writer_skip(mwriter, 0), 2 * PS))         \
+    X("pr_writer_skip", "len == remaining", PR_OK, NULL,                                           \
+      wr_left(pr_writer_skip(mwriter, 2 * PS), 0))                                                 \
+    X("pr_writer_skip", "len remaining + 1", PR_ERR_OUT_OF_RANGE, NULL,                            \
+      wr_left(pr_writer_skip(mwriter, 2 * PS + 1), 2 * PS))                                        \
+    X("pr_writer_skip", "len SIZE_MAX", PR_ERR_OUT_OF_RANGE, NULL,                                 \
+      wr_left(pr_writer_skip(mwriter, SIZE_MAX), 2 * PS))                                          \
+    X("pr_writer_skip", "released, len 0", PR_OK, NULL,                                            \
+      (pr_writer_release(mwriter), pr_writer_skip(mwriter, 0)))                                    \
+    X("pr_writer_skip", "released, len 1", PR_ERR_OUT_OF_RANGE, NULL,                              \
+      (pr_writer_release(mwriter), pr_writer_skip(mwriter, 1)))                                    \
+    X("pr_writer_iovecs", "w NULL", PR_ERR_NULL_ARGUMENT, NULL,                                    \
+      pr_writer_iovecs(NULL, 1, iov, 4, &n1, &n2))                                                 \
+    X("pr_writer_iovecs", "iov_count NULL", PR_ERR_NULL_ARGUMENT, NULL,                            \
+      pr_writer_iovecs(mwriter, 1, iov, 4, NULL, &n2))                                             \
+    X("pr_writer_iovecs", "covered NULL", PR_ERR_NULL_ARGUMENT, NULL,                              \
+      pr_writer_iovecs(mwriter, 1, iov, 4, &n1, NULL))                                             \
+    X("pr_writer_iovecs", "iov NULL, capacity 4", PR_ERR_NULL_ARGUMENT, NULL,                      \
+      pr_writer_iovecs(mwriter, 1, NULL, 4, &n1, &n2))                                             \
+    X("pr_writer_iovecs", "callback memory", PR_ERR_INVALID_ARGUMENT, NULL,                        \
+      pr_writer_iovecs(writer, 1, iov, 4, &n1, &n2))                                               \
+    X("pr_writer_iovecs", "len 0", PR_OK, NULL,                                                    \
+      wr_left(pr_writer_iovecs(mwriter, 0, iov, 4, &n1, &n2), 2 * PS))                             \
+    X("pr_writer_iovecs", "len SIZE_MAX", PR_ERR_OUT_OF_RANGE, NULL,                               \
+      wr_left(pr_writer_iovecs(mwriter, SIZE_MAX, iov, 4, &n1, &n2), 2 * PS))                      \
+    X("pr_writer_iovecs", "iov NULL, capacity 0", PR_ERR_BUFFER_TOO_SMALL, NULL,                   \
+      wr_left(pr_writer_iovecs(mwriter, 1, NULL, 0, &n1, &n2), 2 * PS))                            \
+    X("pr_writer_iovecs", "capacity SIZE_MAX", PR_ERR_INVALID_ARGUMENT, NULL,                      \
+      wr_left(pr_writer_iovecs(mwriter, 1, iov, SIZE_MAX, &n1, &n2), 2 * PS))                      \
+    X("pr_writer_iovecs", "released, len 0", PR_OK, NULL,                                          \
+      (pr_writer_release(mwriter), pr_writer_iovecs(mwriter, 0, iov, 4, &n1, &n2)))                \
+    X("pr_writer_iovecs", "released, len 1", PR_ERR_OUT_OF_RANGE, NULL,                            \
+      (pr_writer_release(mwriter), pr_writer_iovecs(mwriter, 1, iov, 4, &n1, &n2)))                \
+    X("pr_writer_iovecs", "a page beyond the dirty bitmap", PR_ERR_MEMORY, NULL,                   \
+      export_untracked())                                                                          \
     X("pr_ranges_builder_new", "limits NULL", PR_OK, NULL, pr_ranges_builder_new(NULL, &out_builder)) \
     X("pr_ranges_builder_new", "out NULL", PR_ERR_NULL_ARGUMENT, NULL,                             \
       pr_ranges_builder_new(NULL, NULL))                                                           \
@@ -469,8 +668,76 @@ static pr_status failed_run(pr_status s)
       pr_ranges_builder_finish(NULL, &out_ranges))                                                 \
     X("pr_ranges_builder_finish", "out NULL", PR_ERR_NULL_ARGUMENT, NULL,                          \
       pr_ranges_builder_finish(builder, NULL))                                                     \
+    X("pr_ranges_builder_finish_into", "b NULL", PR_ERR_NULL_ARGUMENT, NULL,                       \
+      pr_ranges_builder_finish_into(NULL, ranges))                                                 \
+    X("pr_ranges_builder_finish_into", "rs NULL", PR_ERR_NULL_ARGUMENT, NULL,                      \
+      pr_ranges_builder_finish_into(builder, NULL))                                                \
+    X("pr_ranges_builder_finish_into", "empty builder", PR_OK, NULL,                               \
+      pr_ranges_builder_finish_into(builder, ranges) == PR_OK && pr_ranges_len(ranges) == 0        \
+          ? PR_OK                                                                                  \
+          : WRONG)                                                                                 \
+    X("pr_ranges_builder_finish_into", "rs shared by a reader", PR_OK, NULL, finish_into_shared()) \
     X("pr_ranges_builder_clear", "b NULL", PR_ERR_NULL_ARGUMENT, NULL, pr_ranges_builder_clear(NULL)) \
     X("pr_ranges_builder_free", "b NULL", NEUTRAL, "no-op", (pr_ranges_builder_free(NULL), NEUTRAL)) \
+    X("pr_chain_walker_new", "limits NULL", PR_OK, NULL, pr_chain_walker_new(NULL, &out_walker))   \
+    X("pr_chain_walker_new", "out NULL", PR_ERR_NULL_ARGUMENT, NULL,                               \
+      pr_chain_walker_new(NULL, NULL))                                                             \
+    X("pr_chain_walker_walk", "w NULL", PR_ERR_NULL_ARGUMENT, NULL, walk(NULL, mapped, 2, 0))      \
+    X("pr_chain_walker_walk", "mem NULL", PR_ERR_NULL_ARGUMENT, NULL, walk(walker, NULL, 2, 0))    \
+    X("pr_chain_walker_walk", "readable NULL", PR_ERR_NULL_ARGUMENT, NULL,                         \
+      pr_chain_walker_walk(walker, mapped, TABLE, 2, 0, NULL, ranges2, &cerr))                     \
+    X("pr_chain_walker_walk", "writable NULL", PR_ERR_NULL_ARGUMENT, NULL,                         \
+      pr_chain_walker_walk(walker, mapped, TABLE, 2, 0, ranges, NULL, &cerr))                      \
+    X("pr_chain_walker_walk", "readable == writable", PR_ERR_INVALID_ARGUMENT, NULL,               \
+      pr_chain_walker_walk(walker, mapped, TABLE, 2, 0, ranges2, ranges2, &cerr))                  \
+    X("pr_chain_walker_walk", "err NULL", PR_OK, NULL,                                             \
+      walked(pr_chain_walker_walk(walker, mapped, TABLE, 2, 0, ranges, ranges2, NULL)))            \
+    X("pr_chain_walker_walk", "queue_size 0", PR_ERR_MALFORMED, NULL,                              \
+      refused(walk(walker, mapped, 0, 0), PR_CHAIN_QUEUE_SIZE))                                    \
+    X("pr_chain_walker_walk", "queue_size 32769", PR_ERR_MALFORMED, NULL,                          \
+      refused(walk(walker, mapped, 32769, 0), PR_CHAIN_QUEUE_SIZE))                                \
+    X("pr_chain_walker_walk", "queue_size 32768 (the largest)", PR_OK, NULL,                       \
+      walked(walk(walker, mapped, 32768, 0)))                                                      \
+    X("pr_chain_walker_walk", "head == queue_size", PR_ERR_MALFORMED, NULL,                        \
+      refused(walk(walker, mapped, 2, 2), PR_CHAIN_HEAD_OUT_OF_RANGE))                             \
+    X("pr_chain_walker_walk", "head UINT16_MAX", PR_ERR_MALFORMED, NULL,                           \
+      refused(walk(walker, mapped, 2, UINT16_MAX), PR_CHAIN_HEAD_OUT_OF_RANGE))                    \
+    X("pr_chain_walker_walk", "next UINT16_MAX", PR_ERR_MALFORMED, NULL,                           \
+      (put_desc(0, 0x6000, 16, D_NEXT, UINT16_MAX),                                                \
+       refused(walk(walker, mapped, 2, 0), PR_CHAIN_NEXT_OUT_OF_RANGE)))                           \
+    X("pr_chain_walker_walk", "next == own index (a loop)", PR_ERR_MALFORMED, NULL,                \
+      (put_desc(0, 0x6000, 16, D_NEXT, 0),                                                         \
+       refused(walk(walker, mapped, 2, 0), PR_CHAIN_TOO_LONG)))                                    \
+    X("pr_chain_walker_walk", "addr + len past 2^64", PR_ERR_MALFORMED, NULL,                      \
+      (put_desc(1, UINT64_MAX - 4, 8, D_WRITE, 0),                                                 \
+       refused(walk(walker, mapped, 2, 0), PR_CHAIN_OVERFLOW)))                                    \
+    X("pr_chain_walker_walk", "len UINT32_MAX twice (max 2^32-1 in all)", PR_ERR_LIMIT, NULL,      \
+      (put_desc(0, 0, UINT32_MAX, D_NEXT, 1), put_desc(1, 0, UINT32_MAX, D_WRITE, 0),              \
+       refused(walk(walker, mapped, 2, 0), PR_CHAIN_LIMIT)))                                       \
+    X("pr_chain_walker_walk", "indirect len 20", PR_ERR_MALFORMED, NULL,                           \
+      (put_desc(0, TABLE + 0x100, 20, D_INDIRECT, 0),                                              \
+       refused(walk(walker, mapped, 2, 0), PR_CHAIN_INDIRECT_LENGTH)))                             \
+    X("pr_chain_walker_walk", "indirect with NEXT", PR_ERR_MALFORMED, NULL,                        \
+      (put_desc(0, TABLE + 0x100, 32, D_INDIRECT | D_NEXT, 1),                                     \
+       refused(walk(walker, mapped, 2, 0), PR_CHAIN_INDIRECT_WITH_NEXT)))                          \
+    X("pr_chain_walker_walk", "limits.indirect 0, an indirect descriptor", PR_ERR_MALFORMED, NULL, \
+      refused(walk_limited(1), PR_CHAIN_INDIRECT_NOT_ALLOWED))                                     \
+    X("pr_chain_walker_walk", "limits all 0", PR_ERR_LIMIT, NULL,                                  \
+      refused(walk_limited(0), PR_CHAIN_LIMIT))                                                    \
+    X("pr_chain_walker_walk", "table_gpa UINT64_MAX", PR_ERR_MEMORY, NULL,                         \
+      refused(pr_chain_walker_walk(walker, mapped, UINT64_MAX, 2, 0, ranges, ranges2, &cerr),      \
+              PR_CHAIN_UNREADABLE))                                                                \
+    X("pr_chain_walker_walk", "table_gpa + 16 * head past 2^64", PR_ERR_MEMORY, NULL,              \
+      refused(pr_chain_walker_walk(walker, mapped, UINT64_MAX - 15, 2, 1, ranges, ranges2, &cerr), \
+              PR_CHAIN_UNREADABLE))                                                                \
+    X("pr_chain_walker_walk", "callback fails", PR_ERR_MEMORY, NULL,                               \
+      walk_fails())                                                                                \
+    X("pr_chain_walker_walk", "callback re-enters the library", PR_OK, NULL,                       \
+      reentered_ok(walked(walk(walker, reenter_mem, 2, 0))))                                       \
+    X("pr_chain_walker_free", "w NULL", NEUTRAL, "no-op", (pr_chain_walker_free(NULL), NEUTRAL))   \
+    X("pr_chain_rule_str", "any non-code, e.g. 0 or 14", NEUTRAL, "static \"unknown rule\"",       \
+      neutral(strcmp(pr_chain_rule_str(0), "unknown rule") == 0 &&                                 \
+              strcmp(pr_chain_rule_str(14), "unknown rule") == 0))                                 \
     X("pr_ranges_parse_gpa_ranges", "words NULL, word_count 1", PR_ERR_NULL_ARGUMENT, NULL,        \
       pr_ranges_parse_gpa_ranges(NULL, 1, 1, &out_ranges, NULL, NULL))                             \
     X("pr_ranges_parse_gpa_ranges", "out NULL", PR_ERR_NULL_ARGUMENT, NULL,                        \
@@ -538,8 +805,17 @@ static void print_markdown(void)
            "differs from the program's output. Fixtures: a range of 2 pages over GPNs\n"
            "{1, 2, 5} at offset 100, a buffer holding it, cursors over it, callback\n"
            "memories that succeed, fail with -7, or re-enter the library (calling\n"
-           "pr_range_len, pr_status_str and a nested pr_range_read), and a mapped\n"
-           "memory. Rows not listed for a function behave as its header comment says.\n\n"
+           "pr_range_len, pr_status_str and a nested pr_range_read), a mapped\n"
+           "memory (64 pages at GPA 0, the same bytes the callbacks use) with a\n"
+           "reader and a writer over the range in it (used by the rows of\n"
+           "`pr_reader_iovecs`, `pr_writer_iovecs`, `pr_writer_skip` and the reset\n"
+           "and release functions, except the \"callback memory\" ones), an empty\n"
+           "second buffer, and a chain walker with the default limits over a\n"
+           "descriptor table at GPA 0x3000 holding a valid chain (descriptor 0: 16\n"
+           "readable bytes, NEXT 1; descriptor 1: 512 writable bytes), walked into\n"
+           "the buffer (readable) and the second buffer (writable); a refusal must\n"
+           "name the rule and leave both as they were. Rows not listed for a\n"
+           "function behave as its header comment says.\n\n"
            "| function | input | result |\n|---|---|---|\n");
     for (size_t i = 0; i < ROW_COUNT; i++) {
         const struct row *r = &rows[i];

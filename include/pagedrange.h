@@ -235,7 +235,8 @@ typedef struct pr_chain_error {
    */
   uint32_t rule;
   /**
-   * Index of the descriptor that broke it, in its table.
+   * Index of the descriptor that broke it, in its table (for
+   * PR_CHAIN_QUEUE_SIZE and PR_CHAIN_HEAD_OUT_OF_RANGE: the head).
    */
   uint16_t index;
   /**
@@ -247,7 +248,9 @@ typedef struct pr_chain_error {
    */
   uint8_t reserved;
   /**
-   * For PR_CHAIN_UNREADABLE: the guest address the memory refused.
+   * For PR_CHAIN_UNREADABLE: the guest address the memory refused (0,
+   * with fault_code 0, when the descriptor's own address passes 2^64
+   * and the memory was not asked).
    */
   uint64_t fault_gpa;
   /**
@@ -678,14 +681,16 @@ void pr_reader_release(struct pr_reader *rd);
  * advances past the bytes they cover. Pieces adjacent in host memory are
  * merged. Outputs and errors as for pr_range_iovecs: when the array is
  * too short, `*covered < len` and the status is PR_ERR_BUFFER_TOO_SMALL
- * (the reader advanced by `*covered`); on PR_ERR_MEMORY the reader
- * advanced by `*covered`, the bytes before the unmapped run.
+ * (the reader advanced by `*covered`); on PR_ERR_MEMORY nothing is
+ * exported (`*iov_count` is 0), `*covered` is the bytes before the
+ * unmapped run, and the reader does not move.
  *
  * Errors: PR_ERR_NULL_ARGUMENT (`rd`, `iov_count`, `covered`, or `iov`
  * with `iov_capacity > 0`), PR_ERR_INVALID_ARGUMENT (the reader's memory
- * is not mapped), PR_ERR_OUT_OF_RANGE (`len` exceeds
- * pr_reader_remaining; nothing moves), PR_ERR_BUFFER_TOO_SMALL,
- * PR_ERR_MEMORY, PR_ERR_INVALID_GPN, PR_ERR_PANIC.
+ * is not mapped; `iov` misaligned or `iov_capacity` too large to be an
+ * array), PR_ERR_OUT_OF_RANGE (`len` exceeds pr_reader_remaining;
+ * nothing moves), PR_ERR_BUFFER_TOO_SMALL, PR_ERR_MEMORY,
+ * PR_ERR_INVALID_GPN, PR_ERR_PANIC.
  */
 pr_status pr_reader_iovecs(struct pr_reader *rd, size_t len, struct iovec *iov, size_t iov_capacity, size_t *iov_count, size_t *covered);
 
@@ -731,7 +736,8 @@ pr_status pr_writer_skip(struct pr_writer *w, size_t len);
  *
  * Errors: PR_ERR_NULL_ARGUMENT (`w`, `iov_count`, `covered`, or `iov` with
  * `iov_capacity > 0`), PR_ERR_INVALID_ARGUMENT (the writer's memory is not
- * mapped), PR_ERR_OUT_OF_RANGE (`len` exceeds pr_writer_remaining; nothing
+ * mapped; `iov` misaligned or `iov_capacity` too large to be an array),
+ * PR_ERR_OUT_OF_RANGE (`len` exceeds pr_writer_remaining; nothing
  * moves), PR_ERR_BUFFER_TOO_SMALL, PR_ERR_MEMORY, PR_ERR_INVALID_GPN,
  * PR_ERR_PANIC.
  */

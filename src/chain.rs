@@ -47,13 +47,16 @@ static_assertions::assert_eq_size!(pr_chain_limits, [u64; 8]);
 pub struct pr_chain_error {
     /// The rule broken: a PR_CHAIN_* code (pr_chain_rule_str describes it).
     pub rule: u32,
-    /// Index of the descriptor that broke it, in its table.
+    /// Index of the descriptor that broke it, in its table (for
+    /// PR_CHAIN_QUEUE_SIZE and PR_CHAIN_HEAD_OUT_OF_RANGE: the head).
     pub index: u16,
     /// 1 when that table is an indirect table, else 0.
     pub indirect: u8,
     /// Always 0.
     pub reserved: u8,
-    /// For PR_CHAIN_UNREADABLE: the guest address the memory refused.
+    /// For PR_CHAIN_UNREADABLE: the guest address the memory refused (0,
+    /// with fault_code 0, when the descriptor's own address passes 2^64
+    /// and the memory was not asked).
     pub fault_gpa: u64,
     /// For PR_CHAIN_UNREADABLE: the memory's fault code.
     pub fault_code: i32,

@@ -470,14 +470,16 @@ pub extern "C" fn pr_reader_release(rd: *mut pr_reader) {
 /// advances past the bytes they cover. Pieces adjacent in host memory are
 /// merged. Outputs and errors as for pr_range_iovecs: when the array is
 /// too short, `*covered < len` and the status is PR_ERR_BUFFER_TOO_SMALL
-/// (the reader advanced by `*covered`); on PR_ERR_MEMORY the reader
-/// advanced by `*covered`, the bytes before the unmapped run.
+/// (the reader advanced by `*covered`); on PR_ERR_MEMORY nothing is
+/// exported (`*iov_count` is 0), `*covered` is the bytes before the
+/// unmapped run, and the reader does not move.
 ///
 /// Errors: PR_ERR_NULL_ARGUMENT (`rd`, `iov_count`, `covered`, or `iov`
 /// with `iov_capacity > 0`), PR_ERR_INVALID_ARGUMENT (the reader's memory
-/// is not mapped), PR_ERR_OUT_OF_RANGE (`len` exceeds
-/// pr_reader_remaining; nothing moves), PR_ERR_BUFFER_TOO_SMALL,
-/// PR_ERR_MEMORY, PR_ERR_INVALID_GPN, PR_ERR_PANIC.
+/// is not mapped; `iov` misaligned or `iov_capacity` too large to be an
+/// array), PR_ERR_OUT_OF_RANGE (`len` exceeds pr_reader_remaining;
+/// nothing moves), PR_ERR_BUFFER_TOO_SMALL, PR_ERR_MEMORY,
+/// PR_ERR_INVALID_GPN, PR_ERR_PANIC.
 #[no_mangle]
 pub extern "C" fn pr_reader_iovecs(
     rd: *mut pr_reader,
@@ -543,7 +545,8 @@ pub extern "C" fn pr_writer_skip(w: *mut pr_writer, len: usize) -> pr_status {
 ///
 /// Errors: PR_ERR_NULL_ARGUMENT (`w`, `iov_count`, `covered`, or `iov` with
 /// `iov_capacity > 0`), PR_ERR_INVALID_ARGUMENT (the writer's memory is not
-/// mapped), PR_ERR_OUT_OF_RANGE (`len` exceeds pr_writer_remaining; nothing
+/// mapped; `iov` misaligned or `iov_capacity` too large to be an array),
+/// PR_ERR_OUT_OF_RANGE (`len` exceeds pr_writer_remaining; nothing
 /// moves), PR_ERR_BUFFER_TOO_SMALL, PR_ERR_MEMORY, PR_ERR_INVALID_GPN,
 /// PR_ERR_PANIC.
 #[no_mangle]

@@ -591,15 +591,16 @@ mod iovecs {
     use crate::iovec::IovecExport;
     use crate::memory::MappedMemory;
 
-    impl<S: WindowSource> Cursor<S> {
+    impl<S: WindowSource + Clone> Cursor<S> {
         /// Writes to `out` the host iovecs of the next `len` bytes in
         /// mapped memory, merging pieces that touch in host memory, and
         /// advances past the bytes they cover.
         ///
         /// When `out` is too short it is filled and the export covers
         /// less than `len` bytes. A run outside the mapped regions fails
-        /// with [`TransferError::Memory`] (its `done` is the bytes covered
-        /// before it; the cursor advances by those).
+        /// with [`TransferError::Memory`], whose `done` is the bytes
+        /// before it; then nothing is exported and the cursor does not
+        /// move.
         pub fn export_iovecs(
             &mut self,
             mem: &MappedMemory,
@@ -609,12 +610,19 @@ mod iovecs {
             if len > self.len {
                 return Err(self.refuse(len));
             }
+            let before = self.clone();
             let mut done = IovecExport::default();
             let result = self.export_into(mem, len, out, &mut done);
+            if result.is_err() {
+                *self = before;
+                return result.map(|()| done);
+            }
             self.len -= done.covered;
-            result.map(|()| done)
+            Ok(done)
         }
+    }
 
+    impl<S: WindowSource> Cursor<S> {
         fn export_into(
             &mut self,
             mem: &MappedMemory,

@@ -691,3 +691,137 @@ fn the_counter_sees_this_threads_allocations_only() {
     assert_eq!(n, 499_500);
     assert!(allocs < 100, "{allocs} allocations counted on this thread");
 }
+
+/// A virtio request's lifecycle through the C ABI, in steady state: a
+/// descriptor chain walked into two reused buffers (and the same through
+/// the builder), the header read through a re-armed reader, the data's
+/// iovecs exported through a re-armed writer, the status byte written,
+/// the cursors released. After a warm-up request, none of it touches the
+/// heap.
+#[test]
+fn request_lifecycle_does_not_allocate() {
+    use pagedrange_ffi::builder::{
+        pr_ranges_builder_clear, pr_ranges_builder_finish_into, pr_ranges_builder_free,
+        pr_ranges_builder_new, pr_ranges_builder_push,
+    };
+    use pagedrange_ffi::chain::{
+        pr_chain_walker_free, pr_chain_walker_new, pr_chain_walker_walk, PR_CHAIN_TOO_LONG,
+    };
+    use pagedrange_ffi::cursor::{
+        pr_ranges_reader_reset, pr_ranges_writer_reset, pr_reader_release, pr_writer_iovecs,
+        pr_writer_release,
+    };
+    use pagedrange_ffi::memory::pr_memory_write;
+    use pagedrange_ffi::{pr_chain_error, PR_ERR_MALFORMED};
+
+    let mut ram = vec![0u8; PAGES * P];
+    let regs = regions(&mut ram).map(pagedrange_ffi::MappedRegion::from);
+    let mut mem: *mut pr_memory = ptr::null_mut();
+    assert_eq!(
+        pr_memory_new_mapped(regs.as_ptr(), regs.len(), &mut mem),
+        PR_OK
+    );
+    // A descriptor table at GPA 0x1000: header 16 B at 0x2010, data 4 KiB
+    // from 0x3800 (two pages), status 1 B at 0x5003; and a loop at 3.
+    let desc = |addr: u64, len: u32, flags: u16, next: u16| {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&addr.to_le_bytes());
+        b[8..12].copy_from_slice(&len.to_le_bytes());
+        b[12..14].copy_from_slice(&flags.to_le_bytes());
+        b[14..].copy_from_slice(&next.to_le_bytes());
+        b
+    };
+    let table = [
+        desc(0x2010, 16, 1, 1),
+        desc(0x3800, 4096, 1 | 2, 2),
+        desc(0x5003, 1, 2, 0),
+        desc(0x6000, 8, 1, 3),
+    ];
+    for (i, d) in table.iter().enumerate() {
+        let gpa = 0x1000 + 16 * i as u64;
+        assert_eq!(
+            pr_memory_write(mem, gpa, d.as_ptr().cast(), 16, ptr::null_mut()),
+            PR_OK
+        );
+    }
+    let mut walker = ptr::null_mut();
+    assert_eq!(pr_chain_walker_new(ptr::null(), &mut walker), PR_OK);
+    let mut builder = ptr::null_mut();
+    assert_eq!(pr_ranges_builder_new(ptr::null(), &mut builder), PR_OK);
+    let (mut readable, mut writable): (*mut pr_ranges, *mut pr_ranges) =
+        (ptr::null_mut(), ptr::null_mut());
+    assert_eq!(pr_ranges_new(ptr::null(), 0, &mut readable), PR_OK);
+    assert_eq!(pr_ranges_new(ptr::null(), 0, &mut writable), PR_OK);
+    let (mut rd, mut w): (*mut pr_reader, *mut pr_writer) = (ptr::null_mut(), ptr::null_mut());
+    assert_eq!(pr_ranges_reader_new(readable, mem, &mut rd), PR_OK);
+    assert_eq!(pr_ranges_writer_new(writable, mem, &mut w), PR_OK);
+    pr_reader_release(rd);
+    pr_writer_release(w);
+
+    let request = |status: u8| {
+        let mut err = pr_chain_error::default();
+        assert_eq!(
+            pr_chain_walker_walk(walker, mem, 0x1000, 4, 0, readable, writable, &mut err),
+            PR_OK
+        );
+        let mut hdr = [0u8; 16];
+        assert_eq!(pr_ranges_reader_reset(rd, readable), PR_OK);
+        assert_eq!(
+            pr_reader_read(rd, hdr.as_mut_ptr().cast(), 16, ptr::null_mut()),
+            PR_OK
+        );
+        assert_eq!(pr_ranges_writer_reset(w, writable), PR_OK);
+        let mut iov = empty_iovs::<4>();
+        let (mut n, mut covered) = (0usize, 0usize);
+        assert_eq!(
+            pr_writer_iovecs(w, 4096, iov.as_mut_ptr(), 4, &mut n, &mut covered),
+            PR_OK
+        );
+        assert_eq!(covered, 4096);
+        assert_eq!(
+            pr_writer_write(w, [status].as_ptr().cast(), 1, ptr::null_mut()),
+            PR_OK
+        );
+        assert_eq!(pr_writer_remaining(w), 0);
+        pr_reader_release(rd);
+        pr_writer_release(w);
+        // The same request through the builder into the same buffers.
+        assert_eq!(pr_ranges_builder_clear(builder), PR_OK);
+        for (gpa, len) in [(0x2010, 16), (0x3800, 4096), (0x5003, 1)] {
+            assert_eq!(
+                pr_ranges_builder_push(builder, gpa, len, ptr::null_mut()),
+                PR_OK
+            );
+        }
+        assert_eq!(pr_ranges_builder_finish_into(builder, writable), PR_OK);
+        // A refused chain (a loop) allocates nothing either.
+        assert_eq!(
+            pr_chain_walker_walk(walker, mem, 0x1000, 4, 3, readable, writable, &mut err),
+            PR_ERR_MALFORMED
+        );
+        assert_eq!(err.rule, PR_CHAIN_TOO_LONG);
+    };
+    request(1); // warm-up: the buffers and the walker grow once
+    for status in 0..4 {
+        no_alloc!("a request", request(status));
+    }
+    let mut status = [0u8; 1];
+    assert_eq!(
+        pagedrange_ffi::memory::pr_memory_read(
+            mem,
+            0x5003,
+            status.as_mut_ptr().cast(),
+            1,
+            ptr::null_mut()
+        ),
+        PR_OK
+    );
+    assert_eq!(status, [3], "the status byte reached guest RAM");
+    pr_reader_free(rd);
+    pr_writer_free(w);
+    pr_ranges_free(readable);
+    pr_ranges_free(writable);
+    pr_ranges_builder_free(builder);
+    pr_chain_walker_free(walker);
+    pr_memory_free(mem);
+}

@@ -51,6 +51,18 @@ static struct mapping *map_fd(int fd, uint64_t len, const char *what) {
         vb_log("%s: cannot map 0x%" PRIx64 " bytes", what, len);
         return NULL;
     }
+    /* Only files (memfd, tmpfs, hugetlbfs) that hold every byte mapped:
+     * touching a page past the end of a file would raise SIGBUS. */
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        vb_log("%s: fd is not a regular file (memfd, tmpfs or hugetlbfs)", what);
+        return NULL;
+    }
+    if ((uint64_t)st.st_size < len) {
+        vb_log("%s: file holds 0x%" PRIx64 " bytes, 0x%" PRIx64 " needed", what,
+               (uint64_t)st.st_size, len);
+        return NULL;
+    }
     void *p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
     if (p == MAP_FAILED) {
         vb_log("%s: mmap of 0x%" PRIx64 " bytes failed: %s", what, len, strerror(errno));
@@ -93,6 +105,17 @@ static struct view *view_build(struct dev *d, const struct region *regions, unsi
     pr_memory *base = NULL;
     pr_status st = pr_memory_new_mapped(n ? mr : NULL, n, &base);
     if (st != PR_OK) {
+        /* Name the culprit when it is an overlap (the usual case). */
+        for (unsigned i = 0; i < n; i++)
+            for (unsigned j = i + 1; j < n; j++) {
+                const struct vu_region *a = &regions[i].r, *b = &regions[j].r;
+                if (a->guest_phys_addr - b->guest_phys_addr < b->memory_size ||
+                    b->guest_phys_addr - a->guest_phys_addr < a->memory_size)
+                    vb_log("memory region gpa 0x%" PRIx64 " size 0x%" PRIx64
+                           " overlaps region gpa 0x%" PRIx64 " size 0x%" PRIx64,
+                           a->guest_phys_addr, a->memory_size, b->guest_phys_addr,
+                           b->memory_size);
+            }
         vb_log("memory table refused by pr_memory_new_mapped: %s", pr_status_str(st));
         free(v);
         return NULL;
@@ -135,7 +158,7 @@ static void view_publish(struct dev *d, struct view *v) {
     for (unsigned i = 0; i < d->nqueues; i++) {
         struct vq *q = &d->vqs[i];
         unsigned waited = 0;
-        while (q->running && atomic_load(&q->seen_gen) != gen) {
+        while (q->running && !vq_on_gen(q, gen)) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 5;

@@ -48,7 +48,8 @@ void vb_log(const char *fmt, ...) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: " VB_PROG " --socket PATH --disk FILE [--queues N] [--read-only]\n");
+    fprintf(f, "usage: " VB_PROG " --socket PATH --disk FILE [--queues N] [--read-only]\n"
+               "       [--io-threads N]   threads serving each queue (default 2)\n");
 }
 
 /* ---------------------------------------------------------------------------
@@ -234,13 +235,15 @@ int main(int argc, char **argv) {
     static const struct option opts[] = {
         {"socket", required_argument, NULL, 's'}, {"disk", required_argument, NULL, 'd'},
         {"queues", required_argument, NULL, 'q'}, {"read-only", no_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+        {"io-threads", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     struct dev d;
     memset(&d, 0, sizeof d);
     d.nqueues = 1;
+    d.io_threads = 2;
     d.disk_fd = -1;
     int c;
-    while ((c = getopt_long(argc, argv, "s:d:q:rh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:d:q:t:rh", opts, NULL)) != -1) {
         switch (c) {
         case 's': d.socket_path = optarg; break;
         case 'd': d.disk_path = optarg; break;
@@ -252,6 +255,16 @@ int main(int argc, char **argv) {
                 return 2;
             }
             d.nqueues = (unsigned)n;
+            break;
+        }
+        case 't': {
+            char *end;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (*end || n < 1 || n > 16) {
+                fprintf(stderr, VB_PROG ": --io-threads takes 1..16\n");
+                return 2;
+            }
+            d.io_threads = (unsigned)n;
             break;
         }
         case 'r': d.read_only = true; break;
@@ -287,9 +300,9 @@ int main(int argc, char **argv) {
     int lfd = listen_on(d.socket_path);
     if (lfd < 0)
         return 1;
-    vb_log("listening on %s: disk %s, %" PRIu64 " sectors, %u queue(s)%s, pagedrange %s",
-           d.socket_path, d.disk_path, d.capacity, d.nqueues, d.read_only ? ", read-only" : "",
-           pr_version());
+    vb_log("listening on %s: disk %s, %" PRIu64 " sectors, %u queue(s) x %u thread(s)%s, "
+           "pagedrange %s", d.socket_path, d.disk_path, d.capacity, d.nqueues, d.io_threads,
+           d.read_only ? ", read-only" : "", pr_version());
 
     int status = 0;
     for (;;) {

@@ -18,6 +18,13 @@
  * or writer exports (pwritev for OUT, preadv for IN); the status byte, the
  * last writable byte, is written through the writer. The cursors are then
  * released so that the next walk refills the buffers without allocating.
+ *
+ * Threads: worker 0 (the poller) waits on the kick eventfd, takes every
+ * head the driver made available, keeps the first and queues the rest for
+ * the helper workers (--io-threads - 1 of them), then serves queued heads
+ * too until none is left. Completions (used ring, interrupt) are made
+ * under the queue's mutex, so requests may complete out of order, as
+ * virtio allows. At QD1 the poller serves the request itself: no hand-off.
  */
 #define _GNU_SOURCE
 #include "vhost_blk.h"
@@ -52,7 +59,7 @@
 #define VRING_AVAIL_F_NO_INTERRUPT 1
 
 #define SECTOR 512u
-#define NOTIFY_BATCH 16u /* requests between two notification checks */
+#define NOTIFY_BATCH 1u /* requests between two notification checks */
 
 struct blk_outhdr {
     uint32_t type;
@@ -77,7 +84,7 @@ struct vdesc {
  * Logging, rate-limited per queue: a hostile guest must not flood stderr.
  */
 static bool bad_log_ok(struct vq *q) {
-    unsigned long n = ++q->bad_requests;
+    unsigned long n = atomic_fetch_add(&q->bad_requests, 1) + 1;
     return n <= 20 || n % 10000 == 0;
 }
 
@@ -88,14 +95,14 @@ static bool bad_log_ok(struct vq *q) {
     } while (0)
 
 /* ---------------------------------------------------------------------------
- * Ring access through the library.
+ * Ring access through the library, by guest physical address.
  */
-static int rd16(struct vq *q, uint64_t gpa, uint16_t *v) {
-    return pr_memory_read(q->view->mem, gpa, v, 2, NULL) == PR_OK ? 0 : -1;
+static int rd16(const pr_memory *mem, uint64_t gpa, uint16_t *v) {
+    return pr_memory_read(mem, gpa, v, 2, NULL) == PR_OK ? 0 : -1;
 }
 
-static int wr16(struct vq *q, uint64_t gpa, uint16_t v) {
-    return pr_memory_write(q->view->mem, gpa, &v, 2, NULL) == PR_OK ? 0 : -1;
+static int wr16(const pr_memory *mem, uint64_t gpa, uint16_t v) {
+    return pr_memory_write(mem, gpa, &v, 2, NULL) == PR_OK ? 0 : -1;
 }
 
 static uint64_t avail_idx_gpa(const struct vq *q) { return q->avail_gpa + 2; }
@@ -113,34 +120,34 @@ static uint64_t avail_event_gpa(const struct vq *q) { return q->used_gpa + 4 + 8
  * Memory view: move to the newest one published by the control thread.
  * Cursors hold the memory they were created with, so they are made anew.
  */
-static int refresh_view(struct vq *q) {
-    struct dev *d = q->dev;
+static int refresh_view(struct vworker *w) {
+    struct dev *d = w->q->dev;
     pthread_mutex_lock(&d->mu);
     unsigned gen = atomic_load(&d->gen);
     struct view *v = d->view;
-    pr_reader_free(q->reader);
-    pr_writer_free(q->writer);
-    q->reader = NULL;
-    q->writer = NULL;
-    q->view = v;
+    pr_reader_free(w->reader);
+    pr_writer_free(w->writer);
+    w->reader = NULL;
+    w->writer = NULL;
+    w->view = v;
     int rc = 0;
-    if (pr_ranges_reader_new(q->readable, v->mem, &q->reader) != PR_OK ||
-        pr_ranges_writer_new(q->writable, v->mem, &q->writer) != PR_OK) {
-        vb_log("queue %u: cannot create cursors", q->index);
+    if (pr_ranges_reader_new(w->readable, v->mem, &w->reader) != PR_OK ||
+        pr_ranges_writer_new(w->writable, v->mem, &w->writer) != PR_OK) {
+        vb_log("queue %u: cannot create cursors", w->q->index);
         rc = -1;
     }
     /* The new cursors must not share the buffers the walker refills. */
-    pr_reader_release(q->reader);
-    pr_writer_release(q->writer);
-    atomic_store(&q->seen_gen, gen);
+    pr_reader_release(w->reader);
+    pr_writer_release(w->writer);
+    atomic_store(&w->seen_gen, gen);
     pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->mu);
     return rc;
 }
 
-static bool view_stale(const struct vq *q) {
-    return atomic_load_explicit(&q->dev->gen, memory_order_acquire) !=
-           atomic_load_explicit(&q->seen_gen, memory_order_relaxed);
+static bool view_stale(const struct vworker *w) {
+    return atomic_load_explicit(&w->q->dev->gen, memory_order_acquire) !=
+           atomic_load_explicit(&w->seen_gen, memory_order_relaxed);
 }
 
 /* ---------------------------------------------------------------------------
@@ -182,7 +189,8 @@ static bool in_disk(const struct dev *d, uint64_t sector, uint64_t nsec) {
  * Requests. Each returns the status; `*written` counts the data bytes put
  * into the guest (the used length is that plus the status byte).
  */
-static uint8_t req_in(struct vq *q, const struct blk_outhdr *h, size_t data, size_t *written) {
+static uint8_t req_in(struct vworker *w, const struct blk_outhdr *h, size_t data, size_t *written) {
+    struct vq *q = w->q;
     struct dev *d = q->dev;
     if (data % SECTOR != 0) {
         QLOG(q, "queue %u: IN of %zu bytes, not a multiple of %u", q->index, data, SECTOR);
@@ -196,12 +204,12 @@ static uint8_t req_in(struct vq *q, const struct blk_outhdr *h, size_t data, siz
     uint64_t off = h->sector * SECTOR;
     while (data > 0) {
         size_t cnt = 0, covered = 0;
-        pr_status st = pr_writer_iovecs(q->writer, data, q->iov, VB_IOV_CAP, &cnt, &covered);
+        pr_status st = pr_writer_iovecs(w->writer, data, w->iov, VB_IOV_CAP, &cnt, &covered);
         if (st != PR_OK && st != PR_ERR_BUFFER_TOO_SMALL) {
             QLOG(q, "queue %u: IN buffer not in guest memory: %s", q->index, pr_status_str(st));
             return VIRTIO_BLK_S_IOERR;
         }
-        int rc = disk_rw(d->disk_fd, q->iov, cnt, off, false);
+        int rc = disk_rw(d->disk_fd, w->iov, cnt, off, false);
         if (rc < 0) {
             vb_log("queue %u: preadv at %" PRIu64 ": %s", q->index, off, strerror(-rc));
             return VIRTIO_BLK_S_IOERR;
@@ -213,7 +221,8 @@ static uint8_t req_in(struct vq *q, const struct blk_outhdr *h, size_t data, siz
     return VIRTIO_BLK_S_OK;
 }
 
-static uint8_t req_out(struct vq *q, const struct blk_outhdr *h, size_t data) {
+static uint8_t req_out(struct vworker *w, const struct blk_outhdr *h, size_t data) {
+    struct vq *q = w->q;
     struct dev *d = q->dev;
     if (d->read_only)
         return VIRTIO_BLK_S_IOERR;
@@ -229,14 +238,13 @@ static uint8_t req_out(struct vq *q, const struct blk_outhdr *h, size_t data) {
     uint64_t off = h->sector * SECTOR;
     while (data > 0) {
         size_t cnt = 0, covered = 0;
-        pr_status st = pr_reader_iovecs(q->reader, data, q->iov, VB_IOV_CAP, &cnt, &covered);
+        pr_status st = pr_reader_iovecs(w->reader, data, w->iov, VB_IOV_CAP, &cnt, &covered);
         if (st != PR_OK && st != PR_ERR_BUFFER_TOO_SMALL) {
-            /* Nothing of this piece was written; earlier pieces were, which
-             * stays inside the request's own range. */
+            /* Earlier pieces were written, inside the request's own range. */
             QLOG(q, "queue %u: OUT buffer not in guest memory: %s", q->index, pr_status_str(st));
             return VIRTIO_BLK_S_IOERR;
         }
-        int rc = disk_rw(d->disk_fd, q->iov, cnt, off, true);
+        int rc = disk_rw(d->disk_fd, w->iov, cnt, off, true);
         if (rc < 0) {
             vb_log("queue %u: pwritev at %" PRIu64 ": %s", q->index, off, strerror(-rc));
             return VIRTIO_BLK_S_IOERR;
@@ -247,13 +255,13 @@ static uint8_t req_out(struct vq *q, const struct blk_outhdr *h, size_t data) {
     return VIRTIO_BLK_S_OK;
 }
 
-static uint8_t req_get_id(struct vq *q, size_t room, size_t *written) {
+static uint8_t req_get_id(struct vworker *w, size_t room, size_t *written) {
     static const char id[VIRTIO_BLK_ID_BYTES] = {'p', 'a', 'g', 'e', 'd', 'r', 'a',
                                                  'n', 'g', 'e', '-', 'v', 'h', 'o',
                                                  's', 't', '-', 'b', 'l', 'k'}; /* no NUL */
     size_t n = room < sizeof id ? room : sizeof id;
     pr_transfer t;
-    if (pr_writer_write(q->writer, id, n, &t) != PR_OK) {
+    if (pr_writer_write(w->writer, id, n, &t) != PR_OK) {
         *written += t.done;
         return VIRTIO_BLK_S_IOERR;
     }
@@ -265,21 +273,22 @@ static int zero_fill(int fd, uint64_t off, uint64_t len) {
     static const uint8_t zeros[65536];
     while (len > 0) {
         size_t n = len < sizeof zeros ? (size_t)len : sizeof zeros;
-        ssize_t w = pwrite(fd, zeros, n, (off_t)off);
-        if (w < 0) {
+        ssize_t r = pwrite(fd, zeros, n, (off_t)off);
+        if (r < 0) {
             if (errno == EINTR)
                 continue;
             return -errno;
         }
-        if (w == 0)
+        if (r == 0)
             return -EIO;
-        off += (uint64_t)w;
-        len -= (uint64_t)w;
+        off += (uint64_t)r;
+        len -= (uint64_t)r;
     }
     return 0;
 }
 
-static uint8_t req_discard_wz(struct vq *q, const struct blk_outhdr *h, size_t payload) {
+static uint8_t req_discard_wz(struct vworker *w, const struct blk_outhdr *h, size_t payload) {
+    struct vq *q = w->q;
     struct dev *d = q->dev;
     const bool wz = h->type == VIRTIO_BLK_T_WRITE_ZEROES;
     const char *what = wz ? "WRITE_ZEROES" : "DISCARD";
@@ -292,8 +301,7 @@ static uint8_t req_discard_wz(struct vq *q, const struct blk_outhdr *h, size_t p
         return VIRTIO_BLK_S_UNSUPP;
     }
     struct blk_seg s;
-    pr_transfer t;
-    if (pr_reader_read(q->reader, &s, sizeof s, &t) != PR_OK)
+    if (pr_reader_read(w->reader, &s, sizeof s, NULL) != PR_OK)
         return VIRTIO_BLK_S_IOERR;
     if ((!wz && s.flags != 0) || (wz && (s.flags & ~VIRTIO_BLK_WZ_UNMAP) != 0)) {
         QLOG(q, "queue %u: %s flags 0x%x unsupported", q->index, what, s.flags);
@@ -331,8 +339,9 @@ static uint8_t req_discard_wz(struct vq *q, const struct blk_outhdr *h, size_t p
  * its last byte when it is device-writable. Returns the bytes written (0 or
  * 1).
  */
-static uint32_t fail_malformed(struct vq *q, uint16_t head) {
-    const pr_memory *mem = q->view->mem;
+static uint32_t fail_malformed(struct vworker *w, uint16_t head) {
+    const struct vq *q = w->q;
+    const pr_memory *mem = w->view->mem;
     uint64_t table = q->desc_gpa;
     uint32_t size = q->num, idx = head;
     bool indirect = false;
@@ -345,8 +354,7 @@ static uint32_t fail_malformed(struct vq *q, uint16_t head) {
         if (pr_memory_read(mem, table + 16 * (uint64_t)idx, &dsc, sizeof dsc, NULL) != PR_OK)
             return 0;
         if (dsc.flags & VRING_DESC_F_INDIRECT) {
-            if (indirect || (dsc.flags & VRING_DESC_F_NEXT) || dsc.len == 0 || dsc.len % 16 != 0 ||
-                dsc.len / 16 > 65536)
+            if (indirect || (dsc.flags & VRING_DESC_F_NEXT) || dsc.len == 0 || dsc.len % 16 != 0)
                 return 0;
             indirect = true;
             table = dsc.addr;
@@ -368,19 +376,20 @@ static uint32_t fail_malformed(struct vq *q, uint16_t head) {
 }
 
 /* Serves the chain at `head`; returns the used length. */
-static uint32_t handle_request(struct vq *q, uint16_t head) {
+static uint32_t handle_request(struct vworker *w, uint16_t head) {
+    struct vq *q = w->q;
     pr_chain_error ce;
     memset(&ce, 0, sizeof ce);
-    pr_status st = pr_chain_walker_walk(q->walker, q->view->mem, q->desc_gpa, (uint16_t)q->num,
-                                        head, q->readable, q->writable, &ce);
+    pr_status st = pr_chain_walker_walk(w->walker, w->view->mem, q->desc_gpa, (uint16_t)q->num,
+                                        head, w->readable, w->writable, &ce);
     if (st != PR_OK) {
-        uint32_t len = fail_malformed(q, head);
+        uint32_t len = fail_malformed(w, head);
         QLOG(q, "queue %u: head %u refused: %sdescriptor %u: %s (%s)%s", q->index, head,
              ce.indirect ? "indirect " : "", ce.index, pr_chain_rule_str(ce.rule),
              pr_status_str(st), len ? "; IOERR written" : "; returned with length 0");
         return len;
     }
-    const size_t rlen = pr_ranges_len(q->readable), wlen = pr_ranges_len(q->writable);
+    const size_t rlen = pr_ranges_len(w->readable), wlen = pr_ranges_len(w->writable);
     if (wlen == 0) {
         QLOG(q, "queue %u: head %u has no device-writable byte for the status; returned with "
                 "length 0", q->index, head);
@@ -389,8 +398,8 @@ static uint32_t handle_request(struct vq *q, uint16_t head) {
     size_t written = 0;
     uint8_t status = VIRTIO_BLK_S_IOERR;
     struct blk_outhdr h;
-    if (pr_ranges_writer_reset(q->writer, q->writable) != PR_OK ||
-        pr_ranges_reader_reset(q->reader, q->readable) != PR_OK) {
+    if (pr_ranges_writer_reset(w->writer, w->writable) != PR_OK ||
+        pr_ranges_reader_reset(w->reader, w->readable) != PR_OK) {
         vb_log("queue %u: cursor reset failed", q->index);
         goto status;
     }
@@ -399,14 +408,14 @@ static uint32_t handle_request(struct vq *q, uint16_t head) {
              head, rlen);
         goto status;
     }
-    if (pr_reader_read(q->reader, &h, sizeof h, NULL) != PR_OK)
+    if (pr_reader_read(w->reader, &h, sizeof h, NULL) != PR_OK)
         goto status;
     switch (h.type) {
     case VIRTIO_BLK_T_IN:
-        status = req_in(q, &h, wlen - 1, &written);
+        status = req_in(w, &h, wlen - 1, &written);
         break;
     case VIRTIO_BLK_T_OUT:
-        status = req_out(q, &h, rlen - sizeof h);
+        status = req_out(w, &h, rlen - sizeof h);
         break;
     case VIRTIO_BLK_T_FLUSH:
         status = VIRTIO_BLK_S_OK;
@@ -416,11 +425,11 @@ static uint32_t handle_request(struct vq *q, uint16_t head) {
         }
         break;
     case VIRTIO_BLK_T_GET_ID:
-        status = req_get_id(q, wlen - 1, &written);
+        status = req_get_id(w, wlen - 1, &written);
         break;
     case VIRTIO_BLK_T_DISCARD:
     case VIRTIO_BLK_T_WRITE_ZEROES:
-        status = req_discard_wz(q, &h, rlen - sizeof h);
+        status = req_discard_wz(w, &h, rlen - sizeof h);
         break;
     default:
         QLOG(q, "queue %u: head %u: request type %u unsupported", q->index, head, h.type);
@@ -429,24 +438,21 @@ static uint32_t handle_request(struct vq *q, uint16_t head) {
     }
 status: {
     /* The status is the last writable byte, whatever the data part did. */
-    size_t left = pr_writer_remaining(q->writer);
-    pr_transfer t;
-    if (left == 0 || pr_writer_skip(q->writer, left - 1) != PR_OK ||
-        pr_writer_write(q->writer, &status, 1, &t) != PR_OK) {
-        /* The writer may be unarmed (reset failed): write by address. */
+    size_t left = pr_writer_remaining(w->writer);
+    uint32_t used = (uint32_t)written;
+    if (left > 0 && pr_writer_skip(w->writer, left - 1) == PR_OK &&
+        pr_writer_write(w->writer, &status, 1, NULL) == PR_OK)
+        used++;
+    else
         QLOG(q, "queue %u: head %u: status byte not writable", q->index, head);
-        pr_reader_release(q->reader);
-        pr_writer_release(q->writer);
-        return (uint32_t)written;
-    }
+    pr_reader_release(w->reader);
+    pr_writer_release(w->writer);
+    return used;
 }
-    pr_reader_release(q->reader);
-    pr_writer_release(q->writer);
-    return (uint32_t)(written + 1);
 }
 
 /* ---------------------------------------------------------------------------
- * The ring.
+ * Completion: used ring and interrupts, under q->mu.
  */
 static void notify(struct vq *q) {
     pthread_mutex_lock(&q->call_mu);
@@ -459,19 +465,20 @@ static void notify(struct vq *q) {
 }
 
 /* Interrupt suppression (VIRTIO 1.2, 2.7.7 and 2.7.10). */
-static int maybe_notify(struct vq *q) {
+static int maybe_notify(struct vq *q, const pr_memory *mem) {
     atomic_thread_fence(memory_order_seq_cst); /* used idx visible before reading the flags */
     bool need;
+    q->since_notify = 0;
     if (q->event_idx) {
         uint16_t event, new_idx = q->used_idx, old = q->signalled_used;
-        if (rd16(q, used_event_gpa(q), &event))
+        if (rd16(mem, used_event_gpa(q), &event))
             return -1;
         need = !q->signalled_valid || (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
         q->signalled_used = new_idx;
         q->signalled_valid = true;
     } else {
         uint16_t flags;
-        if (rd16(q, q->avail_gpa, &flags))
+        if (rd16(mem, q->avail_gpa, &flags))
             return -1;
         need = !(flags & VRING_AVAIL_F_NO_INTERRUPT);
     }
@@ -480,75 +487,114 @@ static int maybe_notify(struct vq *q) {
     return 0;
 }
 
-static int push_used(struct vq *q, uint16_t head, uint32_t len) {
+static void complete(struct vworker *w, uint16_t head, uint32_t len) {
+    struct vq *q = w->q;
+    const pr_memory *mem = w->view->mem;
     uint32_t elem[2] = {head, len};
-    if (pr_memory_write(q->view->mem, used_ring_gpa(q, q->used_idx), elem, sizeof elem, NULL) !=
-        PR_OK)
-        return -1;
-    atomic_thread_fence(memory_order_release); /* the entry before the index */
-    q->used_idx++;
-    return wr16(q, used_idx_gpa(q), q->used_idx);
+    pthread_mutex_lock(&q->mu);
+    int rc = pr_memory_write(mem, used_ring_gpa(q, q->used_idx), elem, sizeof elem, NULL) ==
+                     PR_OK ? 0 : -1;
+    if (rc == 0) {
+        atomic_thread_fence(memory_order_release); /* the entry before the index */
+        q->used_idx++;
+        rc = wr16(mem, used_idx_gpa(q), q->used_idx);
+    }
+    if (rc == 0 && (++q->since_notify >= NOTIFY_BATCH || q->npending == 0))
+        rc = maybe_notify(q, mem);
+    if (rc != 0 && !atomic_exchange(&q->broken, true))
+        vb_log("queue %u: used ring at 0x%" PRIx64 " not writable", q->index, q->used_gpa);
+    if (--q->inflight == 0)
+        pthread_cond_broadcast(&q->idle_cv);
+    pthread_mutex_unlock(&q->mu);
 }
 
-/* Serves what the driver made available. Returns 0, or -1 when the ring
- * itself is unusable (not in guest memory, an impossible index). */
-static int process_ring(struct vq *q) {
-    unsigned since_notify = 0;
+static void serve(struct vworker *w, uint16_t head) {
+    if (view_stale(w))
+        refresh_view(w);
+    complete(w, head, handle_request(w, head));
+}
+
+/* A queued head, or false when none. */
+static bool pop_pending(struct vq *q, uint16_t *head) {
+    if (q->npending == 0)
+        return false;
+    *head = q->pending[q->pend_first];
+    q->pend_first = (q->pend_first + 1) & (q->num - 1);
+    q->npending--;
+    return true;
+}
+
+/* ---------------------------------------------------------------------------
+ * The poller: takes what the driver made available.
+ */
+
+/* Serves the available heads. Returns 0, or -1 when the ring itself is
+ * unusable (not in guest memory, an impossible index). */
+static int process_ring(struct vworker *w) {
+    struct vq *q = w->q;
     for (;;) {
+        if (atomic_load(&q->broken))
+            return -1;
+        const pr_memory *mem = w->view->mem;
         uint16_t avail;
-        if (rd16(q, avail_idx_gpa(q), &avail)) {
+        if (rd16(mem, avail_idx_gpa(q), &avail)) {
             vb_log("queue %u: available ring at 0x%" PRIx64 " not in guest memory", q->index,
                    q->avail_gpa);
             return -1;
         }
-        if ((uint16_t)(avail - q->next_avail) > q->num) {
+        uint16_t n = (uint16_t)(avail - q->next_avail);
+        if (n > q->num) {
             vb_log("queue %u: available index %u is %u entries ahead of %u (queue size %u)",
-                   q->index, avail, (uint16_t)(avail - q->next_avail), q->next_avail, q->num);
+                   q->index, avail, n, q->next_avail, q->num);
             return -1;
         }
-        if (avail == q->next_avail) {
-            if (since_notify > 0 && maybe_notify(q))
-                return -1;
-            since_notify = 0;
+        if (n == 0) {
             if (!q->event_idx)
                 return 0;
             /* Ask for a kick after the last entry seen, then look again. */
-            if (wr16(q, avail_event_gpa(q), q->next_avail))
+            if (wr16(mem, avail_event_gpa(q), q->next_avail))
                 return -1;
             atomic_thread_fence(memory_order_seq_cst);
-            if (rd16(q, avail_idx_gpa(q), &avail))
+            if (rd16(mem, avail_idx_gpa(q), &avail))
                 return -1;
             if (avail == q->next_avail)
                 return 0;
             continue;
         }
         atomic_thread_fence(memory_order_acquire); /* entries after the index */
-        while (q->next_avail != avail) {
-            if (atomic_load_explicit(&q->stop, memory_order_relaxed))
-                goto out;
-            if (view_stale(q) && refresh_view(q))
-                return -1;
-            uint16_t head;
-            if (rd16(q, avail_ring_gpa(q, q->next_avail), &head))
-                return -1;
-            uint32_t len = handle_request(q, head);
+        uint16_t first;
+        if (rd16(mem, avail_ring_gpa(q, q->next_avail), &first))
+            return -1;
+        q->next_avail++;
+        pthread_mutex_lock(&q->mu);
+        q->inflight++;
+        for (uint16_t i = 1; i < n && q->nworkers > 1; i++) {
+            uint16_t h;
+            if (rd16(mem, avail_ring_gpa(q, q->next_avail), &h))
+                break;
             q->next_avail++;
-            if (push_used(q, head, len)) {
-                vb_log("queue %u: used ring at 0x%" PRIx64 " not writable", q->index,
-                       q->used_gpa);
-                return -1;
-            }
-            if (++since_notify >= NOTIFY_BATCH) {
-                if (maybe_notify(q))
-                    return -1;
-                since_notify = 0;
-            }
+            q->pending[(q->pend_first + q->npending) & (q->num - 1)] = h;
+            q->npending++;
+            q->inflight++;
         }
+        if (q->npending > 0)
+            pthread_cond_broadcast(&q->work_cv);
+        pthread_mutex_unlock(&q->mu);
+        serve(w, first);
+        for (;;) {
+            uint16_t h;
+            pthread_mutex_lock(&q->mu);
+            bool got = pop_pending(q, &h);
+            pthread_mutex_unlock(&q->mu);
+            if (!got)
+                break;
+            serve(w, h);
+        }
+        if (atomic_load_explicit(&q->stop, memory_order_relaxed))
+            return 0;
+        if (view_stale(w) && refresh_view(w))
+            return -1;
     }
-out:
-    if (since_notify > 0 && maybe_notify(q))
-        return -1;
-    return 0;
 }
 
 static void drain(int fd) {
@@ -557,22 +603,25 @@ static void drain(int fd) {
     (void)n;
 }
 
-static void *queue_thread(void *arg) {
-    struct vq *q = arg;
-    bool broken = refresh_view(q) != 0;
-    if (!broken && rd16(q, used_idx_gpa(q), &q->used_idx)) {
+static void *poller_thread(void *arg) {
+    struct vworker *w = arg;
+    struct vq *q = w->q;
+    bool broken = refresh_view(w) != 0;
+    if (!broken && rd16(w->view->mem, used_idx_gpa(q), &q->used_idx)) {
         vb_log("queue %u: used ring at 0x%" PRIx64 " not in guest memory", q->index, q->used_gpa);
         broken = true;
     }
     q->signalled_valid = false;
     while (!atomic_load(&q->stop)) {
-        if (view_stale(q)) {
-            if (refresh_view(q))
+        if (view_stale(w)) {
+            if (refresh_view(w)) {
                 broken = true;
-            else if (broken && rd16(q, used_idx_gpa(q), &q->used_idx) == 0)
+            } else if (broken && rd16(w->view->mem, used_idx_gpa(q), &q->used_idx) == 0) {
                 broken = false; /* the memory changed: try the ring again */
+                atomic_store(&q->broken, false);
+            }
         }
-        if (!broken && process_ring(q) != 0) {
+        if (!broken && process_ring(w) != 0) {
             vb_log("queue %u: stopped serving until the ring or the memory is set up again",
                    q->index);
             broken = true;
@@ -595,6 +644,46 @@ static void *queue_thread(void *arg) {
             drain(q->kick_fd);
         }
     }
+    /* Finish what was taken from the ring before stopping. */
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        uint16_t h;
+        if (pop_pending(q, &h)) {
+            pthread_mutex_unlock(&q->mu);
+            serve(w, h);
+            pthread_mutex_lock(&q->mu);
+        } else if (q->inflight > 0) {
+            pthread_cond_wait(&q->idle_cv, &q->mu);
+        } else {
+            break;
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+static void *helper_thread(void *arg) {
+    struct vworker *w = arg;
+    struct vq *q = w->q;
+    refresh_view(w);
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        uint16_t h;
+        if (view_stale(w)) {
+            pthread_mutex_unlock(&q->mu);
+            refresh_view(w);
+            pthread_mutex_lock(&q->mu);
+        } else if (pop_pending(q, &h)) {
+            pthread_mutex_unlock(&q->mu);
+            serve(w, h);
+            pthread_mutex_lock(&q->mu);
+        } else if (q->helpers_exit) {
+            break;
+        } else {
+            pthread_cond_wait(&q->work_cv, &q->mu);
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
     return NULL;
 }
 
@@ -610,48 +699,106 @@ int vq_init(struct vq *q, struct dev *d, unsigned index) {
     if (q->wake_fd < 0)
         return -1;
     pthread_mutex_init(&q->call_mu, NULL);
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->work_cv, NULL);
+    pthread_cond_init(&q->idle_cv, NULL);
     atomic_init(&q->stop, false);
-    atomic_init(&q->seen_gen, 0);
-    if (pr_chain_walker_new(NULL, &q->walker) != PR_OK ||
-        pr_ranges_new(NULL, 0, &q->readable) != PR_OK ||
-        pr_ranges_new(NULL, 0, &q->writable) != PR_OK)
+    atomic_init(&q->broken, false);
+    atomic_init(&q->bad_requests, 0);
+    q->nworkers = d->io_threads ? d->io_threads : 1;
+    q->workers = calloc(q->nworkers, sizeof *q->workers);
+    q->pending = calloc(VU_MAX_QUEUE_SIZE, sizeof *q->pending);
+    if (q->workers == NULL || q->pending == NULL)
         return -1;
+    for (unsigned i = 0; i < q->nworkers; i++) {
+        struct vworker *w = &q->workers[i];
+        w->q = q;
+        w->id = i;
+        atomic_init(&w->seen_gen, 0);
+        if (pr_chain_walker_new(NULL, &w->walker) != PR_OK ||
+            pr_ranges_new(NULL, 0, &w->readable) != PR_OK ||
+            pr_ranges_new(NULL, 0, &w->writable) != PR_OK)
+            return -1;
+    }
     return 0;
 }
 
+static void worker_drop_view(struct vworker *w) {
+    /* The cursors keep the old memory alive: drop them with the view. */
+    pr_reader_free(w->reader);
+    pr_writer_free(w->writer);
+    w->reader = NULL;
+    w->writer = NULL;
+    w->view = NULL;
+}
+
 void vq_destroy(struct vq *q) {
-    pr_reader_free(q->reader);
-    pr_writer_free(q->writer);
-    pr_ranges_free(q->readable);
-    pr_ranges_free(q->writable);
-    pr_chain_walker_free(q->walker);
-    q->reader = NULL;
-    q->writer = NULL;
-    q->readable = q->writable = NULL;
-    q->walker = NULL;
+    for (unsigned i = 0; q->workers && i < q->nworkers; i++) {
+        struct vworker *w = &q->workers[i];
+        worker_drop_view(w);
+        pr_ranges_free(w->readable);
+        pr_ranges_free(w->writable);
+        pr_chain_walker_free(w->walker);
+    }
+    free(q->workers);
+    free(q->pending);
+    q->workers = NULL;
+    q->pending = NULL;
     if (q->wake_fd >= 0)
         close(q->wake_fd);
     q->wake_fd = -1;
+    pthread_cond_destroy(&q->work_cv);
+    pthread_cond_destroy(&q->idle_cv);
+    pthread_mutex_destroy(&q->mu);
     pthread_mutex_destroy(&q->call_mu);
 }
 
+/* Wakes every thread of the queue (stop requested, or a new view). */
 void vq_wake(struct vq *q) {
     uint64_t one = 1;
     ssize_t n = write(q->wake_fd, &one, sizeof one);
     (void)n;
+    pthread_mutex_lock(&q->mu);
+    pthread_cond_broadcast(&q->work_cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Whether every thread of the queue uses view generation `gen`. */
+bool vq_on_gen(struct vq *q, unsigned gen) {
+    for (unsigned i = 0; i < q->nstarted; i++)
+        if (atomic_load(&q->workers[i].seen_gen) != gen)
+            return false;
+    return true;
 }
 
 int vq_start(struct vq *q) {
     if (q->running)
         return 0;
     atomic_store(&q->stop, false);
+    atomic_store(&q->broken, false);
     q->event_idx = (q->dev->features >> VIRTIO_RING_F_EVENT_IDX) & 1;
-    atomic_store(&q->seen_gen, atomic_load(&q->dev->gen) - 1); /* pick the view up at once */
-    int rc = pthread_create(&q->thread, NULL, queue_thread, q);
-    if (rc != 0) {
-        vb_log("queue %u: pthread_create: %s", q->index, strerror(rc));
-        return -1;
+    q->pend_first = q->npending = q->inflight = 0;
+    q->helpers_exit = false;
+    q->since_notify = 0;
+    unsigned stale = atomic_load(&q->dev->gen) - 1; /* pick the view up at once */
+    for (unsigned i = 0; i < q->nworkers; i++)
+        atomic_store(&q->workers[i].seen_gen, stale);
+    q->nstarted = 0;
+    for (unsigned i = 0; i < q->nworkers; i++) {
+        struct vworker *w = &q->workers[i];
+        int rc = pthread_create(&w->thread, NULL, i == 0 ? poller_thread : helper_thread, w);
+        if (rc != 0) {
+            /* The poller serves queued heads itself: fewer helpers is fine. */
+            vb_log("queue %u: pthread_create: %s", q->index, strerror(rc));
+            break;
+        }
+        q->nstarted++;
     }
+    if (q->nstarted == 0)
+        return -1;
+    /* Threads that did not start never look at a view. */
+    for (unsigned i = q->nstarted; i < q->nworkers; i++)
+        atomic_store(&q->workers[i].seen_gen, 0);
     q->running = true;
     return 0;
 }
@@ -661,12 +808,15 @@ void vq_stop(struct vq *q) {
         return;
     atomic_store(&q->stop, true);
     vq_wake(q);
-    pthread_join(q->thread, NULL);
+    pthread_join(q->workers[0].thread, NULL); /* drains what it took */
+    pthread_mutex_lock(&q->mu);
+    q->helpers_exit = true;
+    pthread_cond_broadcast(&q->work_cv);
+    pthread_mutex_unlock(&q->mu);
+    for (unsigned i = 1; i < q->nstarted; i++)
+        pthread_join(q->workers[i].thread, NULL);
+    for (unsigned i = 0; i < q->nworkers; i++)
+        worker_drop_view(&q->workers[i]);
+    q->nstarted = 0;
     q->running = false;
-    /* The cursors keep the old memory alive: drop them with the view. */
-    pr_reader_free(q->reader);
-    pr_writer_free(q->writer);
-    q->reader = NULL;
-    q->writer = NULL;
-    q->view = NULL;
 }

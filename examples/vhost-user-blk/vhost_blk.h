@@ -68,13 +68,31 @@ struct view {
 };
 
 struct dev;
+struct vq;
+
+/* One thread serving requests of a queue, with its own reusable request
+ * machinery. Worker 0 of a queue also polls the kick eventfd and takes
+ * heads from the available ring; the others (helpers) take heads the
+ * poller queued when more than one was available. */
+struct vworker {
+    struct vq *q;
+    unsigned id;
+    pthread_t thread;
+    struct view *view; /* the memory this worker uses now */
+    atomic_uint seen_gen;
+    pr_chain_walker *walker;
+    pr_ranges *readable, *writable;
+    pr_reader *reader;
+    pr_writer *writer;
+    struct iovec iov[VB_IOV_CAP];
+};
 
 struct vq {
     struct dev *dev;
     unsigned index;
 
     /* Ring configuration: written by the control thread while the queue
-     * thread is not running, read by the queue thread. */
+     * threads are not running, read by them. */
     uint32_t num;
     uint16_t next_avail; /* SET_VRING_BASE / GET_VRING_BASE */
     bool addr_set;
@@ -84,27 +102,29 @@ struct vq {
     bool enabled;
     bool event_idx; /* VIRTIO_RING_F_EVENT_IDX negotiated when started */
 
-    /* Call eventfd: may be replaced while the thread runs. */
+    /* Call eventfd: may be replaced while the threads run. */
     pthread_mutex_t call_mu;
     int call_fd;
 
     /* Thread control. */
-    pthread_t thread;
-    bool running;       /* control thread's view */
-    atomic_bool stop;   /* ask the thread to stop between requests */
-    int wake_fd;        /* eventfd: stop requested or a new view published */
-    atomic_uint seen_gen;
+    bool running;      /* control thread's view */
+    atomic_bool stop;  /* ask the poller to stop taking heads */
+    int wake_fd;       /* eventfd: stop requested or a new view published */
+    atomic_bool broken;
+    atomic_ulong bad_requests; /* for rate-limited logging */
+    unsigned nworkers;  /* --io-threads */
+    unsigned nstarted;  /* threads running (poller first) */
+    struct vworker *workers;
 
-    /* Queue-thread state (kept across restarts so nothing is reallocated). */
-    struct view *view;
-    pr_chain_walker *walker;
-    pr_ranges *readable, *writable;
-    pr_reader *reader;
-    pr_writer *writer;
+    /* Heads taken from the ring and not completed yet (under mu). */
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, idle_cv;
+    uint16_t *pending; /* ring buffer of num entries */
+    uint32_t pend_first, npending, inflight;
+    bool helpers_exit;
     uint16_t used_idx, signalled_used;
     bool signalled_valid;
-    unsigned long bad_requests; /* for rate-limited logging */
-    struct iovec iov[VB_IOV_CAP];
+    unsigned since_notify;
 };
 
 struct dev {
@@ -114,6 +134,7 @@ struct dev {
     uint64_t capacity; /* 512-byte sectors */
     bool read_only;
     unsigned nqueues;
+    unsigned io_threads; /* request-serving threads per queue */
 
     /* Connection state (control thread). */
     int conn_fd;
@@ -148,5 +169,6 @@ void vq_destroy(struct vq *q);
 int vq_start(struct vq *q);  /* spawn the thread */
 void vq_stop(struct vq *q);  /* finish the request in progress, join */
 void vq_wake(struct vq *q);
+bool vq_on_gen(struct vq *q, unsigned gen); /* every thread moved to view `gen` */
 
 #endif

@@ -9,6 +9,7 @@ Used by tests/vhost-blk/hostile.py and tests/vhost-blk/dirty-log.py.
 import mmap
 import os
 import select
+import shlex
 import socket
 import struct
 import subprocess
@@ -373,14 +374,16 @@ def _split(data, seg):
 class Device:
     """The backend process (started from a command list)."""
 
-    def __init__(self, argv, sock, log):
+    def __init__(self, argv, sock, log, timeout=10):
+        # PR_VHOST_BLK_WRAP: a command prefix, e.g. "valgrind --error-exitcode=99".
+        argv = shlex.split(os.environ.get("PR_VHOST_BLK_WRAP", "")) + list(argv)
         self.argv, self.sock, self.logpath = argv, sock, log
         self.logf = open(log, "wb")
         if os.path.exists(sock):
             os.unlink(sock)
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + timeout * (3 if len(argv) > 1 and "valgrind" in argv[0] else 1)
         while not os.path.exists(sock):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("backend did not start:\n" + self.log())

@@ -42,6 +42,7 @@ uint64_t vb_device_features(const struct dev *d) {
 static void map_unref(struct mapping *m) {
     if (m == NULL || --m->refs > 0)
         return;
+    vb_guard_remove(m->base);
     munmap(m->base, m->len);
     free(m);
 }
@@ -76,6 +77,7 @@ static struct mapping *map_fd(int fd, uint64_t len, const char *what) {
     m->base = p;
     m->len = (size_t)len;
     m->refs = 1;
+    vb_guard_add(p, m->len);
     return m;
 }
 

@@ -291,7 +291,7 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    if (open_disk(&d) != 0)
+    if (open_disk(&d) != 0 || vb_guard_init() != 0)
         return 1;
     if (vb_dev_init(&d) != 0) {
         vb_log("cannot initialise the device");

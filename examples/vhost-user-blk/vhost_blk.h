@@ -163,6 +163,11 @@ void vb_conn_reset(struct dev *d);         /* frontend gone: stop, unmap, forget
 int vb_handle(struct dev *d, struct vu_msg *m);
 int vb_send_reply(struct dev *d, uint32_t request, const void *payload, uint32_t size);
 
+/* sigbus.c */
+int vb_guard_init(void);
+void vb_guard_add(void *base, size_t len);
+void vb_guard_remove(void *base);
+
 /* queue.c */
 int vq_init(struct vq *q, struct dev *d, unsigned index);
 void vq_destroy(struct vq *q);

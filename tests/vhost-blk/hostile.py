@@ -324,6 +324,33 @@ def guest_side(dev, sock, disk, model, check):
           ram.read(buf, 4096) == bytes(model[100 * 512:100 * 512 + 4096]))
     alloc.reset()
 
+    # A second region whose memfd the front-end then shrinks to nothing: the
+    # device must not die of SIGBUS touching it.
+    data = Region(1 << 20, 0x4000000)
+    check("second region added", data.add(c) == 0)
+    h = alloc.take(16, 8)
+    ram.write(h, struct.pack("<IIQ", T_IN, 0, 0))
+    stat = alloc.take(1)
+    ram.write(stat, b"\xff")
+    raw([(h, 16, False), (data.gpa, 4096, True), (stat, 1, True)], 4097,
+        "IN into the second region", stat, S_OK)
+    os.ftruncate(data.fd, 0)
+    h = alloc.take(16, 8)
+    ram.write(h, struct.pack("<IIQ", T_IN, 0, 0))
+    stat = alloc.take(1)
+    ram.write(stat, b"\xff")
+    raw([(h, 16, False), (data.gpa + 8192, 4096, True), (stat, 1, True)], 1,
+        "IN into a region whose file was truncated: IOERR (preadv EFAULT)", stat, S_IOERR)
+    h = alloc.take(16, 8)
+    ram.write(h, struct.pack("<IIQ", T_GET_ID, 0, 0))
+    stat = alloc.take(1)
+    ram.write(stat, b"\xff")
+    raw([(h, 16, False), (data.gpa + 12288, 20, True), (stat, 1, True)], 21,
+        "GET_ID into the truncated region: device survives (zero page)", stat, S_OK)
+    check("device alive after touching a truncated region", dev.alive())
+    data.m.close()  # never touched here after the truncation
+    os.close(data.fd)
+
     vq.publish([1000])
     (uid, ulen), = vq.wait_used(1)
     check("head 1000 in a queue of 64: returned with length 0", uid == 1000 and ulen == 0)
@@ -386,7 +413,7 @@ def main():
         check("libblkio verify afterwards", r.returncode == 0, last)
         log = dev.log()
         for want in ("closing the connection", "refused", "descriptor", "past the disk end",
-                     "outside the memory regions", "overlap", "entries ahead"):
+                     "outside the memory regions", "overlap", "entries ahead", "vanished"):
             check(f"device log mentions '{want}'", want in log.lower() or want in log)
     finally:
         status = dev.stop()

@@ -59,7 +59,7 @@
 #define VRING_AVAIL_F_NO_INTERRUPT 1
 
 #define SECTOR 512u
-#define NOTIFY_BATCH 1u /* requests between two notification checks */
+#define NOTIFY_BATCH 8u /* requests between two notification checks */
 
 struct blk_outhdr {
     uint32_t type;
@@ -464,26 +464,24 @@ static void notify(struct vq *q) {
     pthread_mutex_unlock(&q->call_mu);
 }
 
-/* Interrupt suppression (VIRTIO 1.2, 2.7.7 and 2.7.10). */
-static int maybe_notify(struct vq *q, const pr_memory *mem) {
+/* Interrupt suppression (VIRTIO 1.2, 2.7.7 and 2.7.10): whether the
+ * driver wants an interrupt for what was completed so far. Under q->mu. */
+static int need_notify(struct vq *q, const pr_memory *mem, bool *need) {
     atomic_thread_fence(memory_order_seq_cst); /* used idx visible before reading the flags */
-    bool need;
     q->since_notify = 0;
     if (q->event_idx) {
         uint16_t event, new_idx = q->used_idx, old = q->signalled_used;
         if (rd16(mem, used_event_gpa(q), &event))
             return -1;
-        need = !q->signalled_valid || (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
+        *need = !q->signalled_valid || (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
         q->signalled_used = new_idx;
         q->signalled_valid = true;
     } else {
         uint16_t flags;
         if (rd16(mem, q->avail_gpa, &flags))
             return -1;
-        need = !(flags & VRING_AVAIL_F_NO_INTERRUPT);
+        *need = !(flags & VRING_AVAIL_F_NO_INTERRUPT);
     }
-    if (need)
-        notify(q);
     return 0;
 }
 
@@ -491,6 +489,7 @@ static void complete(struct vworker *w, uint16_t head, uint32_t len) {
     struct vq *q = w->q;
     const pr_memory *mem = w->view->mem;
     uint32_t elem[2] = {head, len};
+    bool need = false;
     pthread_mutex_lock(&q->mu);
     int rc = pr_memory_write(mem, used_ring_gpa(q, q->used_idx), elem, sizeof elem, NULL) ==
                      PR_OK ? 0 : -1;
@@ -500,12 +499,14 @@ static void complete(struct vworker *w, uint16_t head, uint32_t len) {
         rc = wr16(mem, used_idx_gpa(q), q->used_idx);
     }
     if (rc == 0 && (++q->since_notify >= NOTIFY_BATCH || q->npending == 0))
-        rc = maybe_notify(q, mem);
+        rc = need_notify(q, mem, &need);
     if (rc != 0 && !atomic_exchange(&q->broken, true))
         vb_log("queue %u: used ring at 0x%" PRIx64 " not writable", q->index, q->used_gpa);
     if (--q->inflight == 0)
         pthread_cond_broadcast(&q->idle_cv);
     pthread_mutex_unlock(&q->mu);
+    if (need)
+        notify(q);
 }
 
 static void serve(struct vworker *w, uint16_t head) {

@@ -49,7 +49,9 @@ void vb_log(const char *fmt, ...) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: " VB_PROG " --socket PATH --disk FILE [--queues N] [--read-only]\n"
-               "       [--io-threads N]   threads serving each queue (default 2)\n");
+               "       [--io-threads N]   threads serving each queue (default 2)\n"
+               "       [--poll-us N]      busy-poll a queue up to this long before sleeping\n"
+               "                          (adaptive; default 100, 0: never)\n");
 }
 
 /* ---------------------------------------------------------------------------
@@ -235,15 +237,17 @@ int main(int argc, char **argv) {
     static const struct option opts[] = {
         {"socket", required_argument, NULL, 's'}, {"disk", required_argument, NULL, 'd'},
         {"queues", required_argument, NULL, 'q'}, {"read-only", no_argument, NULL, 'r'},
-        {"io-threads", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+        {"io-threads", required_argument, NULL, 't'}, {"poll-us", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     struct dev d;
     memset(&d, 0, sizeof d);
     d.nqueues = 1;
     d.io_threads = 2;
+    d.poll_us = 100;
     d.disk_fd = -1;
     int c;
-    while ((c = getopt_long(argc, argv, "s:d:q:t:rh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:d:q:t:p:rh", opts, NULL)) != -1) {
         switch (c) {
         case 's': d.socket_path = optarg; break;
         case 'd': d.disk_path = optarg; break;
@@ -265,6 +269,16 @@ int main(int argc, char **argv) {
                 return 2;
             }
             d.io_threads = (unsigned)n;
+            break;
+        }
+        case 'p': {
+            char *end;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (*end || n > 1000000) {
+                fprintf(stderr, VB_PROG ": --poll-us takes 0..1000000\n");
+                return 2;
+            }
+            d.poll_us = (unsigned)n;
             break;
         }
         case 'r': d.read_only = true; break;
@@ -300,9 +314,9 @@ int main(int argc, char **argv) {
     int lfd = listen_on(d.socket_path);
     if (lfd < 0)
         return 1;
-    vb_log("listening on %s: disk %s, %" PRIu64 " sectors, %u queue(s) x %u thread(s)%s, "
-           "pagedrange %s", d.socket_path, d.disk_path, d.capacity, d.nqueues, d.io_threads,
-           d.read_only ? ", read-only" : "", pr_version());
+    vb_log("listening on %s: disk %s, %" PRIu64 " sectors, %u queue(s) x %u thread(s), "
+           "poll %u us%s, pagedrange %s", d.socket_path, d.disk_path, d.capacity, d.nqueues,
+           d.io_threads, d.poll_us, d.read_only ? ", read-only" : "", pr_version());
 
     int status = 0;
     for (;;) {

@@ -135,6 +135,7 @@ struct dev {
     bool read_only;
     unsigned nqueues;
     unsigned io_threads; /* request-serving threads per queue */
+    unsigned poll_us;    /* busy-polling before a queue sleeps */
 
     /* Connection state (control thread). */
     int conn_fd;

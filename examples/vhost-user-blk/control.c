@@ -305,6 +305,7 @@ static int region_map(struct region *out, const struct vu_region *r, int fd) {
 static int set_mem_table(struct dev *d, struct vu_msg *m) {
     struct region nr[VU_MAX_MEM_REGIONS];
     unsigned n = m->p.mem.nregions, ok = 0;
+    memset(nr, 0, sizeof nr);
     int rc = 0;
     for (unsigned i = 0; i < n; i++) {
         if (region_map(&nr[i], &m->p.mem.regions[i], m->fds[i]) != 0) {

@@ -375,7 +375,9 @@ fn access(result: Result<(), MemoryFault>) -> Result<(), TransferError> {
 /// Reads `len` bytes at guest physical address `gpa` into `dst`, in one
 /// access to `mem`: for structures a device reads by address (a virtqueue's
 /// rings, say) rather than through a range. All or nothing: on failure no
-/// byte counts as read (`t->done` is 0) and `t` names the fault.
+/// byte counts as read (`t->done` is 0) and `t` names the fault. With mapped
+/// memory, a read of 1, 2, 4 or 8 bytes at an address aligned to its size
+/// is one load: a ring index the guest is updating is read whole.
 ///
 /// `dst` may be NULL when `len` is 0 (nothing is accessed). `t` may be
 /// NULL; otherwise it is always written. Errors: PR_ERR_NULL_ARGUMENT
@@ -406,7 +408,8 @@ pub extern "C" fn pr_memory_read(
 
 /// Writes `len` bytes from `src` at guest physical address `gpa`, in one
 /// access to `mem` (dirty logs record it), all or nothing, as
-/// pr_memory_read.
+/// pr_memory_read; with mapped memory, a write of 1, 2, 4 or 8 bytes at an
+/// address aligned to its size is one store.
 ///
 /// `src` may be NULL when `len` is 0. `t` may be NULL; otherwise it is
 /// always written. Errors: PR_ERR_NULL_ARGUMENT (`mem`, or `src` with

@@ -58,4 +58,4 @@ stop
 start 1
 run 2
 stop
-printf 'blkio-verify: PASS %s(%.1f s)\n' "$SUMMARY" "$(echo "$(date +%s.%N) - $T0" | bc)"
+printf 'blkio-verify: PASS %s(%.1f s)\n' "$SUMMARY" "$(awk -v a="$(date +%s.%N)" -v b="$T0" 'BEGIN { print a - b }')"

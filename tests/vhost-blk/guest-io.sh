@@ -28,7 +28,7 @@ for args in "--queues 1" "--queues 2" "--read-only"; do
     fi
     SUMMARY+="[$args] $(echo "$line" | sed -n 's/.*(\(queues=[0-9]*\).*total \([0-9.]* s\)).*/\1 \2/p'); "
 done
-T=$(echo "$(date +%s.%N) - $T0" | bc)
+T=$(awk -v a="$(date +%s.%N)" -v b="$T0" 'BEGIN { print a - b }')
 if [ $FAILS = 0 ]; then
     printf 'guest-io: PASS 3 guests: %s(%.1f s)\n' "$SUMMARY" "$T"
 else

@@ -29,7 +29,7 @@ for q in 1 2; do
     fi
     SUMMARY+="[queues $q] $(echo "$line" | sed -n 's/^migrate: PASS \([0-9]* blocks\).*total \([0-9.]* s\)).*/\1 \2/p'); "
 done
-T=$(echo "$(date +%s.%N) - $T0" | bc)
+T=$(awk -v a="$(date +%s.%N)" -v b="$T0" 'BEGIN { print a - b }')
 if [ $FAILS = 0 ]; then
     printf 'migrate: PASS 2 migrations: %s(%.1f s)\n' "$SUMMARY" "$T"
 else

@@ -16,7 +16,7 @@ cc -std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanit
     -I"$ROOT/examples/vhost-user-blk" "$ROOT/tests/vhost-blk/msg_fuzz.c" \
     "$ROOT/examples/vhost-user-blk/vu_msg.c" -o "$OUT/msg_fuzz" || { echo "msg-fuzz: FAIL build"; exit 1; }
 if line=$("$OUT/msg_fuzz" "${1:-2000000}" "${2:-0x5eed}"); then
-    printf '%s\nmsg-fuzz: PASS (%.1f s)\n' "$line" "$(echo "$(date +%s.%N) - $T0" | bc)"
+    printf '%s\nmsg-fuzz: PASS (%.1f s)\n' "$line" "$(awk -v a="$(date +%s.%N)" -v b="$T0" 'BEGIN { print a - b }')"
 else
     echo "msg-fuzz: FAIL"
     exit 1

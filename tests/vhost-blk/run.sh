@@ -26,7 +26,7 @@ for t in "${TESTS[@]}"; do
     start=$(date +%s.%N)
     out=$(timeout 900 "${cmd[@]}" 2>"/tmp/pr-vhost-blk-$t.err")
     st=$?
-    secs=$(echo "$(date +%s.%N) - $start" | bc)
+    secs=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN { print a - b }')
     verdict=$(echo "$out" | grep -E ': (PASS|FAIL)' | tail -1)
     printf '%-13s %6.1f s  %s\n' "$t" "$secs" "${verdict:-no verdict (status $st)}"
     if [ $st = 0 ]; then

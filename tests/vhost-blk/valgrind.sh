@@ -27,7 +27,7 @@ for t in dirty-log hostile; do
     fi
     SUMMARY+="$t $(echo "$line" | sed -n 's/.*PASS \([0-9]* checks\).*/\1/p'); "
 done
-T=$(echo "$(date +%s.%N) - $T0" | bc)
+T=$(awk -v a="$(date +%s.%N)" -v b="$T0" 'BEGIN { print a - b }')
 if [ $FAILS = 0 ]; then
     printf 'valgrind: PASS no memcheck error or leak: %s(%.1f s)\n' "$SUMMARY" "$T"
 else

@@ -14,6 +14,72 @@
 #[cfg(all(target_arch = "x86_64", not(miri)))]
 const REP_MOVSB_MIN: usize = 4096;
 
+/// Reads `len` bytes of guest memory at `guest` into `dst`: one load when
+/// `len` is 1, 2, 4 or 8 and `guest` is aligned to it (so a ring index the
+/// guest is updating is read whole, never half old and half new), else
+/// [`copy`].
+///
+/// # Safety
+/// As [`copy`].
+#[inline(always)]
+pub(crate) unsafe fn read_guest(guest: *const u8, dst: *mut u8, len: usize) {
+    if len > 8 {
+        // SAFETY: the caller's contract.
+        return unsafe { copy(guest, dst, len) };
+    }
+    // SAFETY (every arm): `guest` is readable and `dst` writable for `len`
+    // bytes (the caller's contract); the volatile load is of `len` bytes at
+    // an address aligned to `len`.
+    unsafe {
+        match len {
+            1 => dst.write(core::ptr::read_volatile(guest)),
+            2 if guest.cast::<u16>().is_aligned() => dst
+                .cast::<u16>()
+                .write_unaligned(core::ptr::read_volatile(guest.cast::<u16>())),
+            4 if guest.cast::<u32>().is_aligned() => dst
+                .cast::<u32>()
+                .write_unaligned(core::ptr::read_volatile(guest.cast::<u32>())),
+            8 if guest.cast::<u64>().is_aligned() => dst
+                .cast::<u64>()
+                .write_unaligned(core::ptr::read_volatile(guest.cast::<u64>())),
+            _ => copy(guest, dst, len),
+        }
+    }
+}
+
+/// Writes `len` bytes from `src` to guest memory at `guest`: one store when
+/// `len` is 1, 2, 4 or 8 and `guest` is aligned to it (a ring index or
+/// used element field the guest reads concurrently changes at once), else
+/// [`copy`].
+///
+/// # Safety
+/// As [`copy`].
+#[inline(always)]
+pub(crate) unsafe fn write_guest(src: *const u8, guest: *mut u8, len: usize) {
+    if len > 8 {
+        // SAFETY: the caller's contract.
+        return unsafe { copy(src, guest, len) };
+    }
+    // SAFETY (every arm): `src` is readable and `guest` writable for `len`
+    // bytes (the caller's contract); the volatile store is of `len` bytes
+    // at an address aligned to `len`.
+    unsafe {
+        match len {
+            1 => core::ptr::write_volatile(guest, src.read()),
+            2 if guest.cast::<u16>().is_aligned() => {
+                core::ptr::write_volatile(guest.cast::<u16>(), src.cast::<u16>().read_unaligned())
+            }
+            4 if guest.cast::<u32>().is_aligned() => {
+                core::ptr::write_volatile(guest.cast::<u32>(), src.cast::<u32>().read_unaligned())
+            }
+            8 if guest.cast::<u64>().is_aligned() => {
+                core::ptr::write_volatile(guest.cast::<u64>(), src.cast::<u64>().read_unaligned())
+            }
+            _ => copy(src, guest, len),
+        }
+    }
+}
+
 /// Copies `len` bytes from `src` to `dst` (which may overlap).
 ///
 /// # Safety
@@ -48,6 +114,28 @@ pub(crate) unsafe fn copy(src: *const u8, dst: *mut u8, len: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_guest_accesses_aligned_or_not() {
+        let guest: Vec<u8> = (0..64u8).collect();
+        for len in [1usize, 2, 3, 4, 8, 9] {
+            for at in [0usize, 1, 8, 13] {
+                let mut dst = [0u8; 16];
+                // SAFETY: `guest[at..]` holds at least 16 bytes and `dst` 16.
+                unsafe { read_guest(guest.as_ptr().add(at), dst.as_mut_ptr(), len) };
+                assert_eq!(&dst[..len], &guest[at..at + len], "read {len} at {at}");
+                let mut g = [0u8; 32];
+                // SAFETY: as above.
+                unsafe { write_guest(guest.as_ptr().add(at), g.as_mut_ptr().add(at), len) };
+                assert_eq!(
+                    &g[at..at + len],
+                    &guest[at..at + len],
+                    "write {len} at {at}"
+                );
+                assert!(g[at + len..].iter().all(|&b| b == 0), "nothing past {len}");
+            }
+        }
+    }
 
     #[test]
     fn copies_of_every_size_class_and_overlap() {

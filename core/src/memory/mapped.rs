@@ -70,6 +70,10 @@ struct Region {
 /// written. A run crossing from one region into an adjacent one (the next
 /// region starts where the previous ends) works, in one copy per region.
 ///
+/// An access of 1, 2, 4 or 8 bytes at a guest address aligned to its size
+/// (inside one region) is a single load or store: a ring index or flag the
+/// guest updates concurrently is read whole, never half old, half new.
+///
 /// Guest RAM is shared with a running guest, so this backend never forms a
 /// Rust reference over it: it copies through raw pointers (memmove, or `rep movsb` for disjoint copies of a page or more), which also
 /// tolerates a host buffer that itself lies in guest RAM.
@@ -327,7 +331,7 @@ impl GuestMemory for MappedMemory {
                 // SAFETY: `host .. host + dst.len()` lies inside one mapped
                 // region (valid per `new`'s contract); `dst` is a host buffer
                 // of that length. `copy` allows overlap.
-                unsafe { super::copy::copy(host, dst.as_mut_ptr(), dst.len()) };
+                unsafe { super::copy::read_guest(host, dst.as_mut_ptr(), dst.len()) };
                 Ok(())
             }
             None => self.read_pieces(gpa, dst),
@@ -339,7 +343,7 @@ impl GuestMemory for MappedMemory {
         match self.within_one(gpa, src.len()) {
             Some(host) => {
                 // SAFETY: as in `read`, with the roles of the buffers swapped.
-                unsafe { super::copy::copy(src.as_ptr(), host, src.len()) };
+                unsafe { super::copy::write_guest(src.as_ptr(), host, src.len()) };
                 Ok(())
             }
             None => self.write_pieces(gpa, src),

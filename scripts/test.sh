@@ -11,6 +11,11 @@
 #                 packages and builds alone, as crates.io users get it
 #   build         CMake into build/ (cargo release build, C/C++ tests, demo)
 #   ctest         ctest in build/ (each test also under valgrind memcheck)
+#   vhost-blk     tests/vhost-blk/run.sh: the vhost-user-blk device
+#                 (build/pagedrange-vhost-blk) against its message parser's
+#                 fuzzer, a dirty-log checker, a hostile front-end, libblkio
+#                 verified IO, valgrind, a TCG Linux guest and live migration
+#                 (installs QEMU and a guest kernel via scripts/vm/setup.sh)
 #   build-asan    CMake into build-asan/ with PR_SANITIZE=ON (ASan + UBSan)
 #   ctest-asan    ctest in build-asan/
 #   check-abi     SONAME, pr_-only exports, header compiles as C11 and C++17
@@ -108,6 +113,7 @@ run_stage publish cargo publish --dry-run --quiet --allow-dirty -p pagedrange
 # Every C test also runs under valgrind memcheck (setup.sh installs it).
 run_stage build stage_build build -DPR_VALGRIND=ON
 run_stage ctest stage_ctest build
+run_stage vhost-blk tests/vhost-blk/run.sh
 
 run_stage build-asan stage_build build-asan -DPR_SANITIZE=ON "-DPR_ASAN_OPTIONS=$(asan_options)"
 run_stage ctest-asan stage_ctest build-asan

@@ -8,6 +8,8 @@
 //! [`Pos`](crate::page::Pos), calls the backend once per run, and counts the
 //! bytes done; the cursor then advances by exactly those bytes.
 
+use core::marker::PhantomData;
+
 use crate::error::{MemoryFault, OutOfRange, TransferError};
 use crate::memory::GuestMemory;
 use crate::page::{Pos, PosError};
@@ -93,26 +95,15 @@ pub trait WindowSource {
     /// Moves to the next window and returns its bytes in the flat byte
     /// space of [`gpns`](Self::gpns), or `None` when there is none.
     /// Windows may be empty; the cursor skips them.
-    fn next_window(&mut self) -> Option<WindowSpan>;
+    fn next_window(&mut self) -> Option<Span>;
 }
 
-/// A window's bytes in the flat byte space of its page list: `len` bytes
-/// from byte `start`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WindowSpan {
-    /// First byte.
-    pub start: usize,
-    /// Bytes.
-    pub len: usize,
-}
-
-impl From<Span> for WindowSpan {
-    fn from(s: Span) -> Self {
-        Self {
-            start: s.start,
-            len: s.len,
-        }
-    }
+/// A [`WindowSource`] whose page lists outlive the cursor (they are
+/// borrowed for `'a`), so the windows ahead of it can be handed out: see
+/// [`Cursor::into_windows`].
+pub trait BorrowedWindows<'a>: WindowSource {
+    /// The page list of the current window, for `'a`.
+    fn borrowed_gpns(&self) -> &'a [u64];
 }
 
 /// A single window: the source of a [`PagedRange`]'s cursor.
@@ -128,7 +119,7 @@ impl WindowSource for OneWindow<'_> {
     }
 
     #[inline(always)]
-    fn next_window(&mut self) -> Option<WindowSpan> {
+    fn next_window(&mut self) -> Option<Span> {
         None
     }
 }
@@ -154,14 +145,21 @@ impl<'a, I: Iterator<Item = PagedRange<'a>>> WindowSource for IterWindows<'a, I>
         self.gpns
     }
 
-    fn next_window(&mut self) -> Option<WindowSpan> {
+    fn next_window(&mut self) -> Option<Span> {
         let w = self.rest.next()?;
         let (start, gpns) = w.parts();
         self.gpns = gpns;
-        Some(WindowSpan {
+        Some(Span {
             start,
             len: w.len(),
         })
+    }
+}
+
+impl<'a, I: Iterator<Item = PagedRange<'a>>> BorrowedWindows<'a> for IterWindows<'a, I> {
+    #[inline(always)]
+    fn borrowed_gpns(&self) -> &'a [u64] {
+        self.gpns
     }
 }
 
@@ -369,11 +367,6 @@ impl<S> Cursor<S> {
         self.len = self.len.min(n);
     }
 
-    /// The source of the windows.
-    pub(crate) fn source(&self) -> &S {
-        &self.src
-    }
-
     /// The same place and limit over another view of the same windows.
     pub(crate) fn map_source<'s, T>(&'s self, f: impl FnOnce(&'s S) -> T) -> Cursor<T> {
         Cursor {
@@ -387,13 +380,10 @@ impl<S> Cursor<S> {
 impl<S: WindowSource> Cursor<S> {
     /// A cursor at the start of `src`'s windows, limited to `len` bytes.
     /// `first` is the window `src` stands on (empty: none yet).
-    pub(crate) fn new(src: S, first: WindowSpan, len: usize) -> Self {
+    pub(crate) fn new(src: S, first: Span, len: usize) -> Self {
         Self {
             src,
-            cur: Span {
-                start: first.start,
-                len: first.len,
-            },
+            cur: first,
             len,
         }
     }
@@ -412,11 +402,7 @@ impl<S: WindowSource> Cursor<S> {
     #[inline(always)]
     fn current(&mut self) -> Option<Span> {
         while self.cur.len == 0 {
-            let next = self.src.next_window()?;
-            self.cur = Span {
-                start: next.start,
-                len: next.len,
-            };
+            self.cur = self.src.next_window()?;
         }
         Some(self.cur)
     }
@@ -565,14 +551,58 @@ impl<S: WindowSource> Cursor<S> {
     }
 }
 
-impl<'a, I: Iterator<Item = PagedRange<'a>>> Cursor<IterWindows<'a, I>> {
-    /// The rest of the current window, cut to the limit; the cursor
-    /// advances past it.
-    pub(crate) fn next_window(&mut self) -> Option<PagedRange<'a>> {
-        let span = self.take_span()?;
-        Some(PagedRange::from_span(span, self.src.gpns))
+impl<S> Cursor<S> {
+    /// The windows ahead of the cursor, cut to its limit, as an iterator.
+    pub fn into_windows<'a>(self) -> CursorWindows<'a, S>
+    where
+        S: BorrowedWindows<'a>,
+    {
+        CursorWindows {
+            cursor: self,
+            _lists: PhantomData,
+        }
     }
 }
+
+/// Iterator over the windows ahead of a cursor, cut to its limit (empty
+/// windows left out), from [`Cursor::into_windows`]. The windows of a
+/// [`PagedRanges`](crate::PagedRanges) ([`PagedRangesIter`]) and of a
+/// [`Buffer`](crate::Buffer) are walked with it.
+#[derive(Clone, Debug)]
+pub struct CursorWindows<'a, S> {
+    cursor: Cursor<S>,
+    _lists: PhantomData<&'a [u64]>,
+}
+
+/// Iterator over the windows of a [`PagedRanges`](crate::PagedRanges), from
+/// [`PagedRanges::paged_ranges`](crate::PagedRanges::paged_ranges): the
+/// windows cut to the buffer's `skip`/`truncate` window, empty ones left
+/// out.
+pub type PagedRangesIter<'a, T> = CursorWindows<'a, IterWindows<'a, T>>;
+
+impl<S> CursorWindows<'_, S> {
+    /// Bytes still to be yielded.
+    pub fn remaining(&self) -> usize {
+        self.cursor.len()
+    }
+}
+
+impl<'a, S: BorrowedWindows<'a>> Iterator for CursorWindows<'a, S> {
+    type Item = PagedRange<'a>;
+
+    fn next(&mut self) -> Option<PagedRange<'a>> {
+        match self.cursor.take_span() {
+            Some(span) => Some(PagedRange::from_span(span, self.cursor.src.borrowed_gpns())),
+            None => {
+                // The source ran dry: yield nothing more (fused).
+                self.cursor.limit_to(0);
+                None
+            }
+        }
+    }
+}
+
+impl<'a, S: BorrowedWindows<'a>> core::iter::FusedIterator for CursorWindows<'a, S> {}
 
 impl<S: WindowSource + Clone> Cursor<S> {
     /// Splits off a cursor over the next `n` bytes and advances this one

@@ -117,7 +117,9 @@ pub mod wire;
 
 pub use address_range::AddressRange;
 pub use builder::{BuilderError, BuilderLimits, RangesBuilder};
-pub use cursor::{Cursor, IterWindows, OneWindow, WindowSource, WindowSpan};
+pub use cursor::{
+    BorrowedWindows, Cursor, CursorWindows, IterWindows, OneWindow, PagedRangesIter, WindowSource,
+};
 pub use error::{InvalidGpn, LengthOverflow, MemoryFault, OutOfRange, TransferError};
 pub use io::{
     CursorIo, MemoryRead, MemoryWrite, PagedRangeReader, PagedRangeWriter, PagedRangesReader,
@@ -128,8 +130,7 @@ pub use iovec::IovecExport;
 pub use memory::{BufferMemory, GuestMemory, MappedMemory, MappedRegion};
 pub use page::{gpn_range, gpn_to_gpa, MAX_GPN, PAGE_SHIFT, PAGE_SIZE};
 pub use paged_range::{PagedRange, PagedRangeRangeIter};
-pub use paged_ranges::{PagedRanges, PagedRangesIter};
+pub use paged_ranges::PagedRanges;
+pub use span::Span;
 pub use virtq::{ChainError, ChainLimits, ChainRule, ChainWalker};
-pub use window_list::{
-    Buffer, BufferWindows, CursorWindows, ListError, ListWindows, SingleError, WindowList,
-};
+pub use window_list::{Buffer, ListError, ListWindows, SingleError, WindowList};

@@ -3,7 +3,7 @@
 
 use core::marker::PhantomData;
 
-use crate::cursor::{Cursor, IterWindows, WindowSpan};
+use crate::cursor::{Cursor, IterWindows, PagedRangesIter};
 use crate::error::{InvalidGpn, LengthOverflow};
 use crate::memory::GuestMemory;
 use crate::span::Span;
@@ -97,11 +97,7 @@ where
     /// the skipped bytes.
     pub(crate) fn cursor(&self) -> Cursor<IterWindows<'a, T>> {
         let all = usize::MAX;
-        let mut c = Cursor::new(
-            IterWindows::new(self.iter.clone()),
-            WindowSpan::default(),
-            all,
-        );
+        let mut c = Cursor::new(IterWindows::new(self.iter.clone()), Span::default(), all);
         // Windows holding fewer bytes than the span claims leave the cursor
         // short; its transfers then report those bytes out of range.
         let _ = c.skip(self.span.start);
@@ -112,9 +108,7 @@ where
     /// The windows making up the buffer after `skip` and `truncate`, in
     /// order; empty windows are not yielded.
     pub fn paged_ranges(&self) -> PagedRangesIter<'a, T> {
-        PagedRangesIter {
-            cursor: self.cursor(),
-        }
+        self.cursor().into_windows()
     }
 
     /// The guest address runs of the buffer, window by window (runs are not
@@ -156,35 +150,4 @@ pub(crate) fn runs_of<'a>(
         failed |= item.is_err();
         go
     })
-}
-
-/// Iterator over the windows of a [`PagedRanges`], from
-/// [`PagedRanges::paged_ranges`]: the windows cut to the buffer's
-/// `skip`/`truncate` window, empty ones left out.
-#[derive(Clone, Debug)]
-pub struct PagedRangesIter<'a, T> {
-    cursor: Cursor<IterWindows<'a, T>>,
-}
-
-impl<'a, T> PagedRangesIter<'a, T> {
-    /// Bytes still to be yielded.
-    pub fn remaining(&self) -> usize {
-        self.cursor.len()
-    }
-}
-
-impl<'a, T> Iterator for PagedRangesIter<'a, T>
-where
-    T: Iterator<Item = PagedRange<'a>>,
-{
-    type Item = PagedRange<'a>;
-
-    fn next(&mut self) -> Option<PagedRange<'a>> {
-        self.cursor.next_window()
-    }
-}
-
-impl<'a, T> core::iter::FusedIterator for PagedRangesIter<'a, T> where
-    T: core::iter::FusedIterator<Item = PagedRange<'a>>
-{
 }

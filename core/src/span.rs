@@ -4,12 +4,15 @@
 
 use crate::error::OutOfRange;
 
-/// `len` bytes starting at byte `start` of a byte space. Its end,
-/// `start + len`, always fits in `usize` (every constructor checks it).
+/// `len` bytes starting at byte `start` of a byte space: a window's bytes
+/// in the flat byte space of its page list, or a buffer's logical bytes.
+/// The spans this crate makes end within `usize`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub(crate) struct Span {
-    pub(crate) start: usize,
-    pub(crate) len: usize,
+pub struct Span {
+    /// First byte.
+    pub start: usize,
+    /// Bytes.
+    pub len: usize,
 }
 
 impl Span {

@@ -5,7 +5,7 @@
 use core::ops::Deref;
 use std::sync::Arc;
 
-use crate::cursor::{Cursor, Op, WindowSource, WindowSpan};
+use crate::cursor::{BorrowedWindows, Cursor, CursorWindows, Op, WindowSource};
 use crate::error::{InvalidGpn, LengthOverflow, OutOfRange, TransferError};
 use crate::memory::GuestMemory;
 use crate::page::PAGE_SIZE;
@@ -278,7 +278,7 @@ impl WindowList {
         let first = list.find(span.start);
         let window = list
             .cut(first, span)
-            .map_or(WindowSpan::default(), |(_, flat)| flat.into());
+            .map_or(Span::default(), |(_, flat)| flat);
         Cursor::new(
             ListWindows {
                 list,
@@ -299,29 +299,6 @@ pub enum SingleError {
     /// The list could not be allocated.
     #[error("could not allocate the page list")]
     Allocation,
-}
-
-impl<'a> Cursor<ListWindows<&'a WindowList>> {
-    /// The windows ahead of the cursor, cut to its limit.
-    pub fn into_windows(self) -> CursorWindows<'a> {
-        CursorWindows { cursor: self }
-    }
-}
-
-/// Iterator over the windows ahead of a cursor, from
-/// [`Cursor::into_windows`].
-#[derive(Clone, Debug)]
-pub struct CursorWindows<'a> {
-    cursor: Cursor<ListWindows<&'a WindowList>>,
-}
-
-impl<'a> Iterator for CursorWindows<'a> {
-    type Item = PagedRange<'a>;
-
-    fn next(&mut self) -> Option<PagedRange<'a>> {
-        let span = self.cursor.take_span()?;
-        Some(PagedRange::from_span(span, &self.cursor.source().list.gpns))
-    }
 }
 
 impl<L: Deref<Target = WindowList>> Cursor<ListWindows<L>> {
@@ -347,10 +324,17 @@ impl<L: Deref<Target = WindowList>> WindowSource for ListWindows<L> {
         &self.list.gpns
     }
 
-    fn next_window(&mut self) -> Option<WindowSpan> {
+    fn next_window(&mut self) -> Option<Span> {
         let w = self.list.windows.get(self.next)?;
         self.next += 1;
-        Some(w.span.into())
+        Some(w.span)
+    }
+}
+
+impl<'a> BorrowedWindows<'a> for ListWindows<&'a WindowList> {
+    #[inline(always)]
+    fn borrowed_gpns(&self) -> &'a [u64] {
+        &self.list.gpns
     }
 }
 
@@ -377,11 +361,6 @@ impl<L: Deref<Target = WindowList>> Buffer<L> {
     /// The list behind the buffer.
     pub fn list(&self) -> &L {
         &self.list
-    }
-
-    /// Gives the list back (to refill it, say).
-    pub fn into_list(self) -> L {
-        self.list
     }
 
     /// Bytes in the buffer.
@@ -437,12 +416,8 @@ impl<L: Deref<Target = WindowList>> Buffer<L> {
     }
 
     /// The buffer's windows, cut to the buffer.
-    pub fn windows(&self) -> BufferWindows<'_> {
-        BufferWindows {
-            list: &self.list,
-            within: self.span,
-            next: self.first(),
-        }
+    pub fn windows(&self) -> CursorWindows<'_, ListWindows<&WindowList>> {
+        self.cursor().into_windows()
     }
 
     /// The in-page offset of the buffer's first byte (of where it stands,
@@ -575,24 +550,5 @@ impl<L: Deref<Target = WindowList> + Clone> Buffer<L> {
     /// the list (for a cursor that outlives the buffer).
     pub fn owned_cursor(&self) -> Cursor<ListWindows<L>> {
         WindowList::seek(self.list.clone(), self.span)
-    }
-}
-
-/// Iterator over the windows of a [`Buffer`], cut to it, from
-/// [`Buffer::windows`].
-#[derive(Clone, Debug)]
-pub struct BufferWindows<'a> {
-    list: &'a WindowList,
-    within: Span,
-    next: usize,
-}
-
-impl<'a> Iterator for BufferWindows<'a> {
-    type Item = PagedRange<'a>;
-
-    fn next(&mut self) -> Option<PagedRange<'a>> {
-        let (_, flat) = self.list.cut(self.next, self.within)?;
-        self.next += 1;
-        Some(PagedRange::from_span(flat, &self.list.gpns))
     }
 }

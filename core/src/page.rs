@@ -147,14 +147,7 @@ impl<'a> Pos<'a> {
             // `want`.
             (n, if n == span { want } else { n << PAGE_SHIFT })
         };
-        let len = end - in_page;
-        if head <= MAX_GPN {
-            let gpa = (head << PAGE_SHIFT) | in_page as u64;
-            if gpa.checked_add(len as u64).is_some() {
-                return Ok(Run { gpa, len });
-            }
-        }
-        Err(PosError::Gpn(blame_run(self.pages, n)))
+        run(head, self.pages, n, in_page, end - in_page)
     }
 
     /// Takes the next run of at most `max` bytes (see
@@ -212,7 +205,7 @@ impl<'a> Pos<'a> {
         // The last run ends with the window, `in_page + left` bytes after
         // the start of page 0.
         let len = self.in_page + self.left - (first << PAGE_SHIFT) - in_page as usize;
-        let last = run(&pages[first..], span - first, in_page as usize, len)?;
+        let last = run(head, &pages[first..], span - first, in_page as usize, len)?;
         f(last.range());
         Ok(())
     }
@@ -238,14 +231,11 @@ fn adjacent(pages: &[u64], span: usize) -> Result<usize, PosError> {
     Ok(n)
 }
 
-/// The run of `len` bytes starting `in_page` bytes into the first of the
-/// `n` consecutive pages at the front of `pages`, checked: every page
-/// addressable and the end below 2^64.
+/// The run of `len` bytes starting `in_page` bytes into `head`, the first
+/// of the `n` consecutive pages at the front of `pages`, checked: every
+/// page addressable and the end below 2^64.
 #[inline(always)]
-fn run(pages: &[u64], n: usize, in_page: usize, len: usize) -> Result<Run, PosError> {
-    let Some(&head) = pages.first() else {
-        return Err(PosError::Short);
-    };
+fn run(head: u64, pages: &[u64], n: usize, in_page: usize, len: usize) -> Result<Run, PosError> {
     // A wrap from u64::MAX to 0 looks adjacent to `adjacent`, but such a
     // run never passes this check: its head is above MAX_GPN, or its end
     // passes 2^64.
@@ -255,7 +245,7 @@ fn run(pages: &[u64], n: usize, in_page: usize, len: usize) -> Result<Run, PosEr
             return Ok(Run { gpa, len });
         }
     }
-    Err(PosError::Gpn(blame(pages.get(..n).unwrap_or(pages))))
+    Err(PosError::Gpn(blame_run(pages, n)))
 }
 
 /// [`blame`] for the first `n` pages of `pages`.

@@ -113,12 +113,11 @@ impl CursorHandle {
         covered: *mut usize,
         log: bool,
     ) -> FfiResult {
-        let mem = Arc::clone(&self.mem);
-        let cursor = &mut self.cursor;
+        let (mem, cursor) = (&*self.mem, &mut self.cursor);
         // SAFETY: forwarded contract.
         unsafe {
             export_iovecs(
-                &mem,
+                mem,
                 len,
                 iov,
                 capacity,
@@ -131,21 +130,23 @@ impl CursorHandle {
                             _ => Err(nothing_left(len).into()),
                         });
                     };
-                    if !(log && mem.is_logged()) {
-                        return Ok(c.export_iovecs(mapped, len, slots));
-                    }
-                    // IO through the iovecs is invisible to the library: log
-                    // what they cover (every log checked before any is marked),
-                    // or refuse the export and leave the cursor where it was.
-                    let before = c.clone();
-                    let result = c.export_iovecs(mapped, len, slots).and_then(|done| {
-                        let mut ahead = before.borrowed();
-                        ahead.limit_to(done.covered);
-                        mem.mark_exported(ahead.into_windows())?;
+                    // Export from a twin borrowing the list (no reference
+                    // counting); the cursor moves once the export stands.
+                    let ahead = c.borrowed();
+                    let result = ahead.export_ahead(mapped, len, slots).and_then(|done| {
+                        if log && mem.is_logged() {
+                            // IO through the iovecs is invisible to the
+                            // library: log what they cover (every log
+                            // checked before any is marked), or refuse
+                            // the export.
+                            let mut exported = ahead;
+                            exported.limit_to(done.covered);
+                            mem.mark_exported(exported.into_windows())?;
+                        }
                         Ok(done)
                     });
-                    if result.is_err() {
-                        *c = before;
+                    if let Ok(done) = &result {
+                        c.skip(done.covered)?;
                     }
                     Ok(result)
                 },

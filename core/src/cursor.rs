@@ -638,17 +638,24 @@ mod iovecs {
             len: usize,
             out: &mut [libc::iovec],
         ) -> Result<IovecExport, TransferError> {
+            let done = self.export_ahead(mem, len, out)?;
+            self.skip(done.covered)?;
+            Ok(done)
+        }
+
+        /// [`export_iovecs`](Self::export_iovecs) without moving the
+        /// cursor (for a caller that moves it once the export stands).
+        pub fn export_ahead(
+            &self,
+            mem: &MappedMemory,
+            len: usize,
+            out: &mut [libc::iovec],
+        ) -> Result<IovecExport, TransferError> {
             if len > self.len {
                 return Err(self.refuse(len));
             }
-            let before = self.clone();
             let mut done = IovecExport::default();
-            let result = self.export_into(mem, len, out, &mut done);
-            if result.is_err() {
-                *self = before;
-                return result.map(|()| done);
-            }
-            self.len -= done.covered;
+            self.clone().export_into(mem, len, out, &mut done)?;
             Ok(done)
         }
     }

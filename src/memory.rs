@@ -363,15 +363,6 @@ unsafe impl Send for SendPtr {}
 // SAFETY: as above.
 unsafe impl Sync for SendPtr {}
 
-/// The result of a single backend access: all or nothing.
-fn access(result: Result<(), MemoryFault>) -> Result<(), TransferError> {
-    result.map_err(|f| TransferError::Memory {
-        done: 0,
-        gpa: f.gpa,
-        code: f.code,
-    })
-}
-
 /// Reads `len` bytes at guest physical address `gpa` into `dst`, in one
 /// access to `mem`: for structures a device reads by address (a virtqueue's
 /// rings, say) rather than through a range. All or nothing: on failure no
@@ -400,7 +391,7 @@ pub extern "C" fn pr_memory_read(
             let dst = out_bytes(dst, len)?;
             Ok(match len {
                 0 => Ok(()),
-                _ => access(mem.read(gpa, dst)),
+                _ => mem.read(gpa, dst).map_err(TransferError::from),
             })
         })
     }
@@ -432,7 +423,7 @@ pub extern "C" fn pr_memory_write(
             let src = in_bytes(src, len)?;
             Ok(match len {
                 0 => Ok(()),
-                _ => access(mem.write(gpa, src)),
+                _ => mem.write(gpa, src).map_err(TransferError::from),
             })
         })
     }

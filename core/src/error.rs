@@ -98,3 +98,14 @@ impl TransferError {
         }
     }
 }
+
+impl From<MemoryFault> for TransferError {
+    /// The error of a single access refused before any byte moved.
+    fn from(f: MemoryFault) -> Self {
+        TransferError::Memory {
+            done: 0,
+            gpa: f.gpa,
+            code: f.code,
+        }
+    }
+}

@@ -224,11 +224,7 @@ impl From<WindowMarkError> for TransferError {
                 done: 0,
                 gpn: e.gpn,
             },
-            WindowMarkError::Untracked(f) => TransferError::Memory {
-                done: 0,
-                gpa: f.gpa,
-                code: f.code,
-            },
+            WindowMarkError::Untracked(f) => f.into(),
         }
     }
 }

@@ -1032,8 +1032,8 @@ pr_status pr_range_iovecs(const struct pr_range *r, const struct pr_memory *mem,
 
 /**
  * Creates a buffer from `count` ranges, in order (byte 0 is the first byte
- * of `ranges[0]`). Each range's window is copied (the GPN lists are shared);
- * the caller keeps ownership of the pr_range handles. `ranges` may be NULL
+ * of `ranges[0]`). Each range's window and its pages are copied; the
+ * caller keeps ownership of the pr_range handles. `ranges` may be NULL
  * when `count` is 0 (an empty buffer).
  *
  * On success `*out` receives a handle to free with pr_ranges_free.

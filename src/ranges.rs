@@ -29,16 +29,6 @@ impl Castable for pr_ranges {
 }
 impl BoxCastable for pr_ranges {}
 
-/// Appends the windows of `bufs` to `list`.
-fn append<'b>(list: &mut WindowList, bufs: impl Iterator<Item = &'b Buf>) -> FfiResult {
-    for buf in bufs {
-        for window in buf.windows() {
-            list.try_push(&window)?;
-        }
-    }
-    Ok(())
-}
-
 /// Appends `r`'s window to `rs` (see `Buffer::try_push`).
 fn push(rs: &mut Buf, r: &Buf) -> FfiResult {
     for window in r.windows() {
@@ -48,8 +38,8 @@ fn push(rs: &mut Buf, r: &Buf) -> FfiResult {
 }
 
 /// Creates a buffer from `count` ranges, in order (byte 0 is the first byte
-/// of `ranges[0]`). Each range's window is copied (the GPN lists are shared);
-/// the caller keeps ownership of the pr_range handles. `ranges` may be NULL
+/// of `ranges[0]`). Each range's window and its pages are copied; the
+/// caller keeps ownership of the pr_range handles. `ranges` may be NULL
 /// when `count` is 0 (an empty buffer).
 ///
 /// On success `*out` receives a handle to free with pr_ranges_free.
@@ -68,13 +58,13 @@ pub extern "C" fn pr_ranges_new(
         // SAFETY: the C contract makes `ranges` readable for `count`
         // elements during the call.
         let ranges = unsafe { in_array(ranges, count) }?;
-        let mut list = WindowList::new();
+        let mut rs = Buf::new(Arc::new(WindowList::new()));
         for &r in ranges {
             // SAFETY: each element is a live pr_range per the C contract.
-            append(&mut list, core::iter::once(unsafe { try_ref(r) }?))?;
+            push(&mut rs, unsafe { try_ref(r) }?)?;
         }
         // SAFETY: checked non-NULL; writable per the C contract.
-        unsafe { give(out, Buf::new(Arc::new(list))) };
+        unsafe { give(out, rs) };
         Ok(())
     })
 }

@@ -1,7 +1,7 @@
 //! `pr_reader` / `pr_writer`: sequential cursors over a range or a buffer.
 
 use core::ffi::c_void;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use pagedrange::{Cursor, ListWindows, WindowList};
 
@@ -35,7 +35,7 @@ pub struct pr_writer {
 /// (none once released) and the memory.
 #[derive(Debug)]
 pub(crate) struct CursorHandle {
-    cursor: Option<Cursor<ListWindows<Arc<WindowList>>>>,
+    cursor: Cursor<ListWindows<Arc<WindowList>>>,
     mem: Arc<Backend>,
 }
 
@@ -48,18 +48,19 @@ impl Castable for pr_writer {
 }
 impl BoxCastable for pr_writer {}
 
-/// The error for asking `len > 0` bytes of a released cursor.
-fn nothing_left(len: usize) -> pagedrange::OutOfRange {
-    pagedrange::OutOfRange {
-        offset: 0,
-        len,
-        available: 0,
-    }
+/// A cursor over no byte: what a released cursor holds. It is made once
+/// for the whole process (over one empty list), so releasing never
+/// allocates.
+fn released() -> Cursor<ListWindows<Arc<WindowList>>> {
+    static EMPTY: OnceLock<Cursor<ListWindows<Arc<WindowList>>>> = OnceLock::new();
+    EMPTY
+        .get_or_init(|| Buf::new(Arc::default()).owned_cursor())
+        .clone()
 }
 
 impl CursorHandle {
     fn remaining(&self) -> usize {
-        self.cursor.as_ref().map_or(0, Cursor::len)
+        self.cursor.len()
     }
 
     /// Runs a transfer of `len` bytes at the cursor when it fits (checked
@@ -70,32 +71,19 @@ impl CursorHandle {
         len: usize,
         op: impl FnOnce(&mut Cursor<ListWindows<Arc<WindowList>>>, &Backend) -> Moved,
     ) -> Moved {
-        within(len, self.remaining(), || match &mut self.cursor {
-            Some(c) => op(c, &self.mem),
-            // Nothing remains: only a transfer of 0 bytes gets here.
-            None => Ok(Ok(())),
-        })
+        within(len, self.remaining(), || op(&mut self.cursor, &self.mem))
     }
 
     /// A cursor over the next `len` bytes, with this one advanced past them.
     fn limit(&mut self, len: usize) -> FfiResult<CursorHandle> {
-        let cursor = match &mut self.cursor {
-            Some(c) => Some(c.limit(len)?),
-            None if len == 0 => None,
-            None => return Err(nothing_left(len).into()),
-        };
         Ok(CursorHandle {
-            cursor,
+            cursor: self.cursor.limit(len)?,
             mem: Arc::clone(&self.mem),
         })
     }
 
     fn skip(&mut self, len: usize) -> FfiResult {
-        match &mut self.cursor {
-            Some(c) => Ok(c.skip(len)?),
-            None if len == 0 => Ok(()),
-            None => Err(nothing_left(len).into()),
-        }
+        Ok(self.cursor.skip(len)?)
     }
 
     /// Exports the iovecs of the next `len` bytes and advances past what
@@ -124,29 +112,11 @@ impl CursorHandle {
                 iov_count,
                 covered,
                 |mapped, slots| {
-                    let Some(c) = cursor else {
-                        return Ok(match len {
-                            0 => Ok(Default::default()),
-                            _ => Err(nothing_left(len).into()),
-                        });
-                    };
-                    // Export from a twin borrowing the list (no reference
+                    // Export at a twin borrowing the list (no reference
                     // counting); the cursor moves once the export stands.
-                    let ahead = c.borrowed();
-                    let result = ahead.export_ahead(mapped, len, slots).and_then(|done| {
-                        if log && mem.is_logged() {
-                            // IO through the iovecs is invisible to the
-                            // library: log what they cover (every log
-                            // checked before any is marked), or refuse
-                            // the export.
-                            let mut exported = ahead;
-                            exported.limit_to(done.covered);
-                            mem.mark_exported(exported.into_windows())?;
-                        }
-                        Ok(done)
-                    });
+                    let result = mem.export_logged(&cursor.borrowed(), mapped, len, slots, log);
                     if let Ok(done) = &result {
-                        c.skip(done.covered)?;
+                        cursor.skip(done.covered)?;
                     }
                     Ok(result)
                 },
@@ -156,13 +126,13 @@ impl CursorHandle {
 
     /// Points the cursor at the first byte of `buf`, keeping its memory.
     fn reset(&mut self, buf: &Buf) -> FfiResult {
-        self.cursor = Some(buf.owned_cursor());
+        self.cursor = buf.owned_cursor();
         Ok(())
     }
 
     /// Drops the cursor's reference to its windows.
     fn release(&mut self) {
-        self.cursor = None;
+        self.cursor = released();
     }
 }
 
@@ -176,7 +146,7 @@ unsafe fn new_cursor<C: BoxCastable<Rust = CursorHandle>>(
     out: *mut *mut C,
 ) -> FfiResult {
     let out = out_ptr(out)?;
-    let cursor = Some(buf?.owned_cursor());
+    let cursor = buf?.owned_cursor();
     // SAFETY: forwarded contract.
     let mem = unsafe { try_arc(mem) }?;
     // SAFETY: checked non-NULL; writable per the contract.

@@ -4,7 +4,10 @@ use core::ffi::c_void;
 use std::sync::Arc;
 
 use pagedrange::memory::{DirtyLog, DirtyTracked, WindowMarkError};
-use pagedrange::{GuestMemory, MappedMemory, MemoryFault, PagedRange, TransferError};
+use pagedrange::{
+    Cursor, GuestMemory, IovecExport, ListWindows, MappedMemory, MemoryFault, PagedRange,
+    TransferError, WindowList,
+};
 
 use crate::boundary::{
     free_arc, guard, in_array, in_bytes, out_bytes, out_ptr, to_arc_ptr, try_arc, try_ref,
@@ -83,6 +86,28 @@ impl Backend {
     /// True when writes through this memory are logged.
     pub(crate) fn is_logged(&self) -> bool {
         matches!(self, Backend::Dirty(_))
+    }
+
+    /// Exports the iovecs of the `len` bytes ahead of `at` (which does not
+    /// move) from mapped memory `mapped` (this memory's) and, when `log`,
+    /// records them in every dirty log of this memory, since IO through
+    /// them is invisible to the library: an export a log cannot record is
+    /// refused, marking nothing.
+    pub(crate) fn export_logged(
+        &self,
+        at: &Cursor<ListWindows<&WindowList>>,
+        mapped: &MappedMemory,
+        len: usize,
+        slots: &mut [libc::iovec],
+        log: bool,
+    ) -> Result<IovecExport, TransferError> {
+        let done = at.export_ahead(mapped, len, slots)?;
+        if log && self.is_logged() {
+            let mut exported = at.clone();
+            exported.limit_to(done.covered);
+            self.mark_exported(exported.into_windows())?;
+        }
+        Ok(done)
     }
 
     /// Records `windows` as written, for IO the library cannot see (through

@@ -395,14 +395,7 @@ pub(crate) unsafe fn buffer_iovecs(
             capacity,
             iov_count,
             covered,
-            |mapped, slots| {
-                let view = buf.borrowed();
-                Ok(view.iovecs(mapped, len, slots).and_then(|done| {
-                    let exported = view.try_subrange(0, done.covered)?;
-                    mem.mark_exported(exported.windows())?;
-                    Ok(done)
-                }))
-            },
+            |mapped, slots| Ok(mem.export_logged(&buf.cursor(), mapped, len, slots, true)),
         )
     }
 }

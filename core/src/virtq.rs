@@ -282,6 +282,9 @@ impl ChainWalker {
                 if d.len == 0 || u64::from(d.len) % DESC_SIZE != 0 {
                     return Err(fail(ChainRule::IndirectLength, index, false));
                 }
+                if d.addr.checked_add(u64::from(d.len)).is_none() {
+                    return Err(fail(ChainRule::Overflow, index, false));
+                }
                 // The chain goes on at entry 0 of the indirect table, and
                 // ends with it (no NEXT on the indirect descriptor).
                 t = Table {
@@ -289,9 +292,6 @@ impl ChainWalker {
                     size: (u64::from(d.len) / DESC_SIZE) as u32,
                     indirect: true,
                 };
-                if d.addr.checked_add(u64::from(d.len)).is_none() {
-                    return Err(fail(ChainRule::Overflow, index, false));
-                }
                 index = 0;
                 seen = 0;
                 continue;

@@ -6,12 +6,11 @@
  * the event index fields) is one pr_memory_read / pr_memory_write by guest
  * physical address through the current view's memory, so that a used-ring
  * write is dirty-logged like any other write into the guest. The ring
- * fields are naturally aligned (checked when the ring is set up). The
- * mapped backend copies with memmove, which does not promise one access of
- * the field's width: 2-byte fields the driver changes are read until two
- * reads agree (rd16_stable); what the device writes comes from its own
- * stable buffer, and glibc stores 2 and 8 aligned bytes whole. Ordering is
- * made explicit with C11 fences.
+ * fields are naturally aligned (checked when the ring is set up), and the
+ * library reads and writes an aligned 1, 2, 4 or 8-byte field of mapped
+ * memory with one load or store, so a field the driver is changing (the
+ * available index) is never read half old, half new. Ordering is made
+ * explicit with C11 fences.
  *
  * A request: the chain walker turns the head's descriptor chain into two
  * reused buffers (device-readable, device-writable); the 16-byte header is
@@ -102,34 +101,6 @@ static bool bad_log_ok(struct vq *q) {
  */
 static int rd16(const pr_memory *mem, uint64_t gpa, uint16_t *v) {
     return pr_memory_read(mem, gpa, v, 2, NULL) == PR_OK ? 0 : -1;
-}
-
-/*
- * A 2-byte field the driver may be changing (the available index,
- * used_event, the available flags). pr_memory_read copies with memmove, and
- * glibc's memmove of 2 or 3 bytes (seen here on x86-64) loads the low byte
- * and then the whole word and stores the word before the byte: a value
- * changed between the two loads comes back torn, low byte old and high
- * byte new (0x28FA read while the index went from 0x27FA to 0x2805), which
- * would make the device take ring entries the driver has not written. So
- * read until two reads agree: two equal reads are a value the field really
- * held (the field is monotonic over the nanoseconds between them).
- */
-static int rd16_stable(const pr_memory *mem, uint64_t gpa, uint16_t *v) {
-    uint16_t a, b;
-    if (rd16(mem, gpa, &a))
-        return -1;
-    for (unsigned i = 0; i < 1000; i++) {
-        if (rd16(mem, gpa, &b))
-            return -1;
-        if (a == b) {
-            *v = a;
-            return 0;
-        }
-        a = b;
-    }
-    *v = a; /* the driver rewrites it without pause: take the last read */
-    return 0;
 }
 
 static int wr16(const pr_memory *mem, uint64_t gpa, uint16_t v) {
@@ -502,14 +473,14 @@ static int need_notify(struct vq *q, const pr_memory *mem, bool *need) {
     q->since_notify = 0;
     if (q->event_idx) {
         uint16_t event, new_idx = q->used_idx, old = q->signalled_used;
-        if (rd16_stable(mem, used_event_gpa(q), &event))
+        if (rd16(mem, used_event_gpa(q), &event))
             return -1;
         *need = !q->signalled_valid || (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
         q->signalled_used = new_idx;
         q->signalled_valid = true;
     } else {
         uint16_t flags;
-        if (rd16_stable(mem, q->avail_gpa, &flags))
+        if (rd16(mem, q->avail_gpa, &flags))
             return -1;
         *need = !(flags & VRING_AVAIL_F_NO_INTERRUPT);
     }
@@ -569,7 +540,7 @@ static int process_ring(struct vworker *w) {
             return -1;
         const pr_memory *mem = w->view->mem;
         uint16_t avail;
-        if (rd16_stable(mem, avail_idx_gpa(q), &avail)) {
+        if (rd16(mem, avail_idx_gpa(q), &avail)) {
             vb_log("queue %u: available ring at 0x%" PRIx64 " not in guest memory", q->index,
                    q->avail_gpa);
             return -1;
@@ -587,7 +558,7 @@ static int process_ring(struct vworker *w) {
             if (wr16(mem, avail_event_gpa(q), q->next_avail))
                 return -1;
             atomic_thread_fence(memory_order_seq_cst);
-            if (rd16_stable(mem, avail_idx_gpa(q), &avail))
+            if (rd16(mem, avail_idx_gpa(q), &avail))
                 return -1;
             if (avail == q->next_avail)
                 return 0;

@@ -191,68 +191,48 @@ static bool in_disk(const struct dev *d, uint64_t sector, uint64_t nsec) {
  * Requests. Each returns the status; `*written` counts the data bytes put
  * into the guest (the used length is that plus the status byte).
  */
-static uint8_t req_in(struct vworker *w, const struct blk_outhdr *h, size_t data, size_t *written) {
+/*
+ * IN (`to_disk` false: disk -> guest, through the writer's iovecs) or OUT
+ * (true: guest -> disk, through the reader's): `data` bytes at the header's
+ * sector, in as many preadv/pwritev calls as the iovec array needs.
+ * `*moved` counts the bytes done (for IN, the data put into the guest).
+ */
+static uint8_t req_rw(struct vworker *w, const struct blk_outhdr *h, size_t data, bool to_disk,
+                      size_t *moved) {
     struct vq *q = w->q;
     struct dev *d = q->dev;
+    const char *what = to_disk ? "OUT" : "IN";
+    if (to_disk && d->read_only)
+        return VIRTIO_BLK_S_IOERR;
     if (data % SECTOR != 0) {
-        QLOG(q, "queue %u: IN of %zu bytes, not a multiple of %u", q->index, data, SECTOR);
+        QLOG(q, "queue %u: %s of %zu bytes, not a multiple of %u", q->index, what, data, SECTOR);
         return VIRTIO_BLK_S_IOERR;
     }
     if (!in_disk(d, h->sector, data / SECTOR)) {
-        QLOG(q, "queue %u: IN sector %" PRIu64 " + %zu bytes past the disk end (%" PRIu64
-                " sectors)", q->index, h->sector, data, d->capacity);
+        QLOG(q, "queue %u: %s sector %" PRIu64 " + %zu bytes past the disk end (%" PRIu64
+                " sectors)", q->index, what, h->sector, data, d->capacity);
         return VIRTIO_BLK_S_IOERR;
     }
     uint64_t off = h->sector * SECTOR;
     while (data > 0) {
         size_t cnt = 0, covered = 0;
-        pr_status st = pr_writer_iovecs(w->writer, data, w->iov, VB_IOV_CAP, &cnt, &covered);
+        pr_status st = to_disk ? pr_reader_iovecs(w->reader, data, w->iov, VB_IOV_CAP, &cnt, &covered)
+                               : pr_writer_iovecs(w->writer, data, w->iov, VB_IOV_CAP, &cnt, &covered);
         if (st != PR_OK && st != PR_ERR_BUFFER_TOO_SMALL) {
-            QLOG(q, "queue %u: IN buffer not in guest memory: %s", q->index, pr_status_str(st));
+            /* For OUT, earlier pieces were written, inside the request's range. */
+            QLOG(q, "queue %u: %s buffer not in guest memory: %s", q->index, what,
+                 pr_status_str(st));
             return VIRTIO_BLK_S_IOERR;
         }
-        int rc = disk_rw(d->disk_fd, w->iov, cnt, off, false);
+        int rc = disk_rw(d->disk_fd, w->iov, cnt, off, to_disk);
         if (rc < 0) {
-            vb_log("queue %u: preadv at %" PRIu64 ": %s", q->index, off, strerror(-rc));
+            vb_log("queue %u: %s at %" PRIu64 ": %s", q->index, to_disk ? "pwritev" : "preadv", off,
+                   strerror(-rc));
             return VIRTIO_BLK_S_IOERR;
         }
         off += covered;
         data -= covered;
-        *written += covered;
-    }
-    return VIRTIO_BLK_S_OK;
-}
-
-static uint8_t req_out(struct vworker *w, const struct blk_outhdr *h, size_t data) {
-    struct vq *q = w->q;
-    struct dev *d = q->dev;
-    if (d->read_only)
-        return VIRTIO_BLK_S_IOERR;
-    if (data % SECTOR != 0) {
-        QLOG(q, "queue %u: OUT of %zu bytes, not a multiple of %u", q->index, data, SECTOR);
-        return VIRTIO_BLK_S_IOERR;
-    }
-    if (!in_disk(d, h->sector, data / SECTOR)) {
-        QLOG(q, "queue %u: OUT sector %" PRIu64 " + %zu bytes past the disk end (%" PRIu64
-                " sectors)", q->index, h->sector, data, d->capacity);
-        return VIRTIO_BLK_S_IOERR;
-    }
-    uint64_t off = h->sector * SECTOR;
-    while (data > 0) {
-        size_t cnt = 0, covered = 0;
-        pr_status st = pr_reader_iovecs(w->reader, data, w->iov, VB_IOV_CAP, &cnt, &covered);
-        if (st != PR_OK && st != PR_ERR_BUFFER_TOO_SMALL) {
-            /* Earlier pieces were written, inside the request's own range. */
-            QLOG(q, "queue %u: OUT buffer not in guest memory: %s", q->index, pr_status_str(st));
-            return VIRTIO_BLK_S_IOERR;
-        }
-        int rc = disk_rw(d->disk_fd, w->iov, cnt, off, true);
-        if (rc < 0) {
-            vb_log("queue %u: pwritev at %" PRIu64 ": %s", q->index, off, strerror(-rc));
-            return VIRTIO_BLK_S_IOERR;
-        }
-        off += covered;
-        data -= covered;
+        *moved += covered;
     }
     return VIRTIO_BLK_S_OK;
 }
@@ -414,11 +394,13 @@ static uint32_t handle_request(struct vworker *w, uint16_t head) {
         goto status;
     switch (h.type) {
     case VIRTIO_BLK_T_IN:
-        status = req_in(w, &h, wlen - 1, &written);
+        status = req_rw(w, &h, wlen - 1, false, &written);
         break;
-    case VIRTIO_BLK_T_OUT:
-        status = req_out(w, &h, rlen - sizeof h);
+    case VIRTIO_BLK_T_OUT: {
+        size_t from_guest = 0;
+        status = req_rw(w, &h, rlen - sizeof h, true, &from_guest);
         break;
+    }
     case VIRTIO_BLK_T_FLUSH:
         status = VIRTIO_BLK_S_OK;
         if (!q->dev->read_only && fdatasync(q->dev->disk_fd) != 0) {

@@ -4,87 +4,15 @@
 //! each part must be the same guest bytes in the same order, on failure
 //! the same rule at the same descriptor.
 
+mod chain_model;
+
+use chain_model::model;
 use pagedrange::virtq::{Descriptor, DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE};
-use pagedrange::{BufferMemory, ChainLimits, ChainRule, ChainWalker, GuestMemory, WindowList};
+use pagedrange::{BufferMemory, ChainLimits, ChainWalker, GuestMemory, WindowList};
 use proptest::prelude::*;
 
 /// Guest RAM: 64 KiB at GPA 0.
 const RAM: u64 = 64 * 1024;
-
-/// What the model expects: the guest addresses of every byte of the
-/// readable part and of the writable part, or the rule and the descriptor.
-type Expected = Result<(Vec<u64>, Vec<u64>), (ChainRule, u16, bool)>;
-
-fn read_desc(ram: &[u8], gpa: u64) -> Option<Descriptor> {
-    let at = usize::try_from(gpa).ok()?;
-    let bytes: [u8; 16] = ram.get(at..at.checked_add(16)?)?.try_into().ok()?;
-    Some(Descriptor::from_bytes(bytes))
-}
-
-/// The rules of VIRTIO 1.2 2.7.5, walked the simplest way: a list of the
-/// descriptors to visit, one table at a time.
-fn model(ram: &[u8], table: u64, size: u16, head: u16, indirect_ok: bool) -> Expected {
-    if size == 0 || size > 32768 {
-        return Err((ChainRule::QueueSize, head, false));
-    }
-    if head >= size {
-        return Err((ChainRule::HeadOutOfRange, head, false));
-    }
-    let (mut readable, mut writable) = (Vec::new(), Vec::new());
-    let (mut base, mut entries, mut in_table) = (table, u32::from(size), false);
-    let mut i = head;
-    let mut steps = 0;
-    let mut seen_write = false;
-    loop {
-        steps += 1;
-        if steps > entries {
-            return Err((ChainRule::TooLong, i, in_table));
-        }
-        let Some(gpa) = base.checked_add(u64::from(i) * 16) else {
-            return Err((ChainRule::Unreadable, i, in_table));
-        };
-        let Some(d) = read_desc(ram, gpa) else {
-            return Err((ChainRule::Unreadable, i, in_table));
-        };
-        if d.flags & DESC_F_INDIRECT != 0 {
-            let rule = if in_table {
-                Some(ChainRule::NestedIndirect)
-            } else if !indirect_ok {
-                Some(ChainRule::IndirectNotAllowed)
-            } else if d.flags & DESC_F_NEXT != 0 {
-                Some(ChainRule::IndirectWithNext)
-            } else if d.len == 0 || d.len % 16 != 0 {
-                Some(ChainRule::IndirectLength)
-            } else if d.addr.checked_add(u64::from(d.len)).is_none() {
-                Some(ChainRule::Overflow)
-            } else {
-                None
-            };
-            if let Some(rule) = rule {
-                return Err((rule, i, in_table));
-            }
-            (base, entries, in_table, i, steps) = (d.addr, d.len / 16, true, 0, 0);
-            continue;
-        }
-        let write = d.flags & DESC_F_WRITE != 0;
-        if seen_write && !write {
-            return Err((ChainRule::ReadableAfterWritable, i, in_table));
-        }
-        seen_write |= write;
-        if d.len > 0 && d.addr.checked_add(u64::from(d.len)).is_none() {
-            return Err((ChainRule::Overflow, i, in_table));
-        }
-        let part = if write { &mut writable } else { &mut readable };
-        part.extend((0..u64::from(d.len)).map(|k| d.addr + k));
-        if d.flags & DESC_F_NEXT == 0 {
-            return Ok((readable, writable));
-        }
-        if u32::from(d.next) >= entries {
-            return Err((ChainRule::NextOutOfRange, i, in_table));
-        }
-        i = d.next;
-    }
-}
 
 /// The guest address of every byte of a part, in order.
 fn bytes_of(list: &WindowList) -> Vec<u64> {
@@ -151,8 +79,9 @@ proptest! {
         // Indirect descriptors of the main table point at the second one
         // half of the time.
         let mem = BufferMemory::from_vec(image.clone());
-        let want = model(&image, table_at, size, head, indirect_ok);
-        let mut w = ChainWalker::new(ChainLimits { indirect: indirect_ok, ..ChainLimits::VIRTIO });
+        let limits = ChainLimits { indirect: indirect_ok, ..ChainLimits::VIRTIO };
+        let want = model(&image, table_at, size, head, indirect_ok, limits.max_bytes);
+        let mut w = ChainWalker::new(limits);
         let got = w.walk(&mem, table_at, size, head);
         match (&want, got) {
             (Ok((r, wr)), Ok(())) => {
@@ -199,7 +128,7 @@ fn indirect_tables_reached_from_the_main_table() {
     w.walk(&mem, 0x1000, 4, 0).unwrap();
     assert_eq!(
         Ok((bytes_of(w.readable()), bytes_of(w.writable()))),
-        model(&image, 0x1000, 4, 0, true)
+        model(&image, 0x1000, 4, 0, true, ChainLimits::VIRTIO.max_bytes)
     );
     assert_eq!(
         w.readable().window_count(),

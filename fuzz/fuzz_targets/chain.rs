@@ -16,9 +16,12 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use pagedrange::virtq::{Descriptor, DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE};
-use pagedrange::{
-    BufferMemory, BuilderLimits, ChainLimits, ChainRule, ChainWalker, GuestMemory, WindowList,
-};
+use pagedrange::{BufferMemory, BuilderLimits, ChainLimits, ChainWalker, GuestMemory, WindowList};
+
+/// The model, shared with the property test of the core crate.
+#[path = "../../core/tests/chain_model/mod.rs"]
+mod chain_model;
+use chain_model::model;
 
 const RAM: u64 = 64 * 1024;
 const MAIN: u64 = 0x1000;
@@ -36,79 +39,6 @@ struct Input {
     no_indirect: bool,
     /// Nudges descriptor fields towards interesting values.
     tame: bool,
-}
-
-type Expected = Result<(Vec<u64>, Vec<u64>), (ChainRule, u16, bool)>;
-
-fn desc_at(ram: &[u8], gpa: u64) -> Option<Descriptor> {
-    let at = usize::try_from(gpa).ok()?;
-    let b: [u8; 16] = ram.get(at..at.checked_add(16)?)?.try_into().ok()?;
-    Some(Descriptor::from_bytes(b))
-}
-
-fn model(ram: &[u8], size: u16, head: u16, indirect_ok: bool) -> Expected {
-    if size == 0 || size > 32768 {
-        return Err((ChainRule::QueueSize, head, false));
-    }
-    if head >= size {
-        return Err((ChainRule::HeadOutOfRange, head, false));
-    }
-    let (mut readable, mut writable) = (Vec::new(), Vec::new());
-    let (mut base, mut entries, mut inner) = (MAIN, u32::from(size), false);
-    let (mut i, mut steps, mut wrote, mut total) = (head, 0u32, false, 0u64);
-    loop {
-        steps += 1;
-        if steps > entries {
-            return Err((ChainRule::TooLong, i, inner));
-        }
-        let Some(d) = base
-            .checked_add(u64::from(i) * 16)
-            .and_then(|gpa| desc_at(ram, gpa))
-        else {
-            return Err((ChainRule::Unreadable, i, inner));
-        };
-        if d.flags & DESC_F_INDIRECT != 0 {
-            let bad = if inner {
-                Some(ChainRule::NestedIndirect)
-            } else if !indirect_ok {
-                Some(ChainRule::IndirectNotAllowed)
-            } else if d.flags & DESC_F_NEXT != 0 {
-                Some(ChainRule::IndirectWithNext)
-            } else if d.len == 0 || d.len % 16 != 0 {
-                Some(ChainRule::IndirectLength)
-            } else if d.addr.checked_add(u64::from(d.len)).is_none() {
-                Some(ChainRule::Overflow)
-            } else {
-                None
-            };
-            if let Some(rule) = bad {
-                return Err((rule, i, inner));
-            }
-            (base, entries, inner, i, steps) = (d.addr, d.len / 16, true, 0, 0);
-            continue;
-        }
-        let write = d.flags & DESC_F_WRITE != 0;
-        if wrote && !write {
-            return Err((ChainRule::ReadableAfterWritable, i, inner));
-        }
-        wrote |= write;
-        total += u64::from(d.len);
-        if total > MAX_BYTES {
-            return Err((ChainRule::Limit, i, inner));
-        }
-        if d.len > 0 && d.addr.checked_add(u64::from(d.len)).is_none() {
-            return Err((ChainRule::Overflow, i, inner));
-        }
-        let part = if write { &mut writable } else { &mut readable };
-        part.extend((0..u64::from(d.len)).map(|k| d.addr + k));
-        if d.flags & DESC_F_NEXT == 0 {
-            return Ok((readable, writable));
-        }
-        if u32::from(d.next) >= entries {
-            return Err((ChainRule::NextOutOfRange, i, inner));
-        }
-        i = d.next;
-    }
 }
 
 /// Guest addresses of every byte of a part, and a check that no two
@@ -173,7 +103,7 @@ fuzz_target!(|input: Input| {
     };
     let mut w = ChainWalker::new(limits);
     let got = w.walk(&mem, MAIN, size, head);
-    match (model(&image, size, head, limits.indirect), got) {
+    match (model(&image, MAIN, size, head, limits.indirect, MAX_BYTES), got) {
         (Ok((r, wr)), Ok(())) => {
             assert_eq!(bytes_of(w.readable()), r);
             assert_eq!(bytes_of(w.writable()), wr);

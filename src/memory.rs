@@ -1,6 +1,7 @@
 //! `pr_memory`: guest memory handles.
 
 use core::ffi::c_void;
+use core::ptr::NonNull;
 use std::sync::Arc;
 
 use pagedrange::memory::{DirtyLog, DirtyTracked, WindowMarkError};
@@ -11,7 +12,7 @@ use pagedrange::{
 
 use crate::boundary::{
     free_arc, guard, in_array, in_bytes, out_bytes, out_ptr, to_arc_ptr, try_arc, try_ref,
-    write_out, ArcCastable, Castable, NULL,
+    write_out, ArcCastable, Castable, FfiResult, NULL,
 };
 use crate::callback::{CallbackMemory, MemoryOps};
 use crate::io::report;
@@ -237,12 +238,21 @@ pub extern "C" fn pr_memory_new_callbacks(
         // callbacks callable with `ctx` from any thread while the memory
         // lives.
         let mem = unsafe { CallbackMemory::new(*ops, ctx) }.ok_or(NULL)?;
-        let handle = to_arc_ptr::<pr_memory>(Backend::Callbacks(mem));
         // SAFETY: `out` was checked non-NULL and is writable per the C
         // contract.
-        unsafe { write_out(out, handle.cast_mut()) };
-        Ok(())
+        unsafe { hand_out(out, Backend::Callbacks(mem)) }
     })
+}
+
+/// Stores a new memory handle holding `backend` through `out`.
+///
+/// # Safety
+/// `out` (checked by `out_ptr`) must be writable per the C contract.
+unsafe fn hand_out(out: NonNull<*mut pr_memory>, backend: Backend) -> FfiResult {
+    let handle = to_arc_ptr::<pr_memory>(backend);
+    // SAFETY: forwarded contract.
+    unsafe { write_out(out, handle.cast_mut()) };
+    Ok(())
 }
 
 /// Creates guest memory from guest RAM mapped into this process: region
@@ -283,11 +293,9 @@ pub extern "C" fn pr_memory_new_mapped(
         // SAFETY: the C contract above keeps the mappings valid while the
         // memory lives.
         let mem = unsafe { MappedMemory::new(&table) }?;
-        let handle = to_arc_ptr::<pr_memory>(Backend::Mapped(mem));
         // SAFETY: `out` was checked non-NULL and is writable per the C
         // contract.
-        unsafe { write_out(out, handle.cast_mut()) };
-        Ok(())
+        unsafe { hand_out(out, Backend::Mapped(mem)) }
     })
 }
 
@@ -329,10 +337,9 @@ pub extern "C" fn pr_memory_with_dirty_bitmap(
         }
         // SAFETY: the bitmap contract above, stated in the header.
         let log = unsafe { DirtyLog::bitmap(bitmap, page_count) }?;
-        let handle = to_arc_ptr::<pr_memory>(Backend::Dirty(DirtyTracked::new(inner, log)));
-        // SAFETY: checked non-NULL; writable per the C contract.
-        unsafe { write_out(out, handle.cast_mut()) };
-        Ok(())
+        // SAFETY: `out` was checked non-NULL and is writable per the C
+        // contract.
+        unsafe { hand_out(out, Backend::Dirty(DirtyTracked::new(inner, log))) }
     })
 }
 
@@ -364,10 +371,9 @@ pub extern "C" fn pr_memory_with_dirty_callback(
         // SAFETY: the callback contract above, stated in the header: `dirty`
         // may be called with `ctx` from any thread while the memory lives.
         let log = DirtyLog::callback(move |gpa, len| unsafe { dirty(ctx.get(), gpa, len) });
-        let handle = to_arc_ptr::<pr_memory>(Backend::Dirty(DirtyTracked::new(inner, log)));
-        // SAFETY: checked non-NULL; writable per the C contract.
-        unsafe { write_out(out, handle.cast_mut()) };
-        Ok(())
+        // SAFETY: `out` was checked non-NULL and is writable per the C
+        // contract.
+        unsafe { hand_out(out, Backend::Dirty(DirtyTracked::new(inner, log))) }
     })
 }
 

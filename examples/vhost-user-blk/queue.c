@@ -251,20 +251,17 @@ static uint8_t req_get_id(struct vworker *w, size_t room, size_t *written) {
     return VIRTIO_BLK_S_OK;
 }
 
+/* Writes `len` zero bytes at `off`, through disk_rw's loop. */
 static int zero_fill(int fd, uint64_t off, uint64_t len) {
-    static const uint8_t zeros[65536];
+    static uint8_t zeros[65536]; /* never written */
     while (len > 0) {
         size_t n = len < sizeof zeros ? (size_t)len : sizeof zeros;
-        ssize_t r = pwrite(fd, zeros, n, (off_t)off);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (r == 0)
-            return -EIO;
-        off += (uint64_t)r;
-        len -= (uint64_t)r;
+        struct iovec v = {.iov_base = zeros, .iov_len = n};
+        int rc = disk_rw(fd, &v, 1, off, true);
+        if (rc < 0)
+            return rc;
+        off += n;
+        len -= n;
     }
     return 0;
 }

@@ -8,36 +8,8 @@ set -euo pipefail
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
-# Run as root, through sudo when we are not root and sudo exists.
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        log "need root to run: $*"
-        return 1
-    fi
-}
-
-APT_UPDATED=0
-# apt-get quietly; its output is shown only when it fails.
-apt_install() {
-    command -v apt-get >/dev/null 2>&1 || return 1
-    local out rc=0
-    out=$(mktemp)
-    if [ "$APT_UPDATED" -eq 0 ]; then
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$out" 2>&1 || rc=$?
-        [ "$rc" -eq 0 ] && APT_UPDATED=1
-    fi
-    if [ "$rc" -eq 0 ]; then
-        as_root env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq --no-install-recommends "$@" >"$out" 2>&1 || rc=$?
-    fi
-    [ "$rc" -eq 0 ] || cat "$out" >&2
-    rm -f "$out"
-    return "$rc"
-}
+# as_root, apt_install.
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
 
 # Rust toolchain: not installed here (no network beyond package registries),
 # but say clearly when it is missing.

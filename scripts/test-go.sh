@@ -19,42 +19,13 @@ root=$(pwd)
 
 log() { printf 'test-go: %s\n' "$*" >&2; }
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        log "need root to run: $*"
-        return 1
-    fi
-}
+# as_root, apt_add_backports, apt_install.
+source "$root/scripts/lib/apt.sh"
 
 GO_BIN=${GO_BIN:-/usr/lib/go-1.23/bin/go}
 
 install_go() {
-    command -v apt-get >/dev/null 2>&1 || { log "apt-get not found; install Go 1.23 by hand"; return 1; }
-    # The backports suite lives on the same mirror as the existing sources.
-    if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-        log "adding the bookworm-backports apt suite"
-        as_root tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null <<'SRC'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-    fi
-    local out rc=0
-    out=$(mktemp)
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$out" 2>&1 || rc=$?
-    if [ "$rc" -eq 0 ]; then
-        as_root env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq --no-install-recommends golang-1.23-go >"$out" 2>&1 || rc=$?
-    fi
-    [ "$rc" -eq 0 ] || cat "$out" >&2
-    rm -f "$out"
-    return "$rc"
+    apt_add_backports && apt_install golang-1.23-go
 }
 
 if [ ! -x "$GO_BIN" ]; then

@@ -28,54 +28,17 @@ MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_p
 log() { printf 'vm-setup: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        die "need root to run: $*"
-    fi
-}
-
-apt_quiet() {
-    local out rc=0
-    out=$(mktemp)
-    as_root env DEBIAN_FRONTEND=noninteractive "$@" >"$out" 2>&1 || rc=$?
-    [ "$rc" -eq 0 ] || cat "$out" >&2
-    rm -f "$out"
-    return "$rc"
-}
-
-updated=0
-apt_update() {
-    [ "$updated" -eq 1 ] && return 0
-    log "apt-get update"
-    apt_quiet apt-get update -qq || die "apt-get update failed"
-    updated=1
-}
+# as_root, apt_update, apt_install, apt_add_backports.
+source "$root/scripts/lib/apt.sh"
 
 # --- 1. packages -----------------------------------------------------------
 need_pkgs=()
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need_pkgs+=(qemu-system-x86)
 [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
-    command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install ${need_pkgs[*]} by hand"
-    if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-        log "adding the bookworm-backports apt suite"
-        as_root tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null <<'SRC'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-        updated=0
-    fi
-    apt_update
+    apt_add_backports || die "cannot add the bookworm-backports apt suite; install ${need_pkgs[*]} by hand"
     log "installing ${need_pkgs[*]} (bookworm-backports)"
-    apt_quiet apt-get install -y -qq --no-install-recommends -t bookworm-backports \
-        "${need_pkgs[@]}" || die "apt-get install ${need_pkgs[*]} failed"
+    apt_install -t bookworm-backports "${need_pkgs[@]}" || die "apt-get install ${need_pkgs[*]} failed"
 fi
 command -v qemu-system-x86_64 >/dev/null 2>&1 || die "qemu-system-x86_64 missing after install"
 busybox=$(command -v busybox || true)
@@ -99,7 +62,7 @@ if ! have_kernel; then
     abi_pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
         awk '/Depends: linux-image-/{print $2; exit}')
     if [ -z "$abi_pkg" ]; then
-        apt_update
+        apt_update || die "apt-get update failed"
         abi_pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
             awk '/Depends: linux-image-/{print $2; exit}')
     fi
@@ -108,7 +71,7 @@ if ! have_kernel; then
     scratch=$(mktemp -d "$cache/kernel.XXXXXX")
     trap 'rm -rf "$scratch"' EXIT
     (cd "$scratch" && apt-get download -qq "$abi_pkg" >/dev/null 2>&1) || {
-        apt_update
+        apt_update || die "apt-get update failed"
         # apt-get download writes as the _apt user when it can; the scratch
         # dir must be readable for that.
         chmod 755 "$scratch"

@@ -104,6 +104,30 @@
 #define PR_CHAIN_ALLOCATION 13
 
 /**
+ * pr_transfer.fault_code of mapped memory for an access outside its
+ * regions.
+ */
+#define PR_FAULT_UNMAPPED -1
+
+/**
+ * pr_transfer.fault_code of a dirty-logged memory for a write to a page
+ * its bitmap does not cover.
+ */
+#define PR_FAULT_UNTRACKED -2
+
+/**
+ * pr_transfer.fault_code of mapped memory whose access raised SIGBUS (a
+ * page past the end of a truncated file), with fault recovery installed.
+ */
+#define PR_FAULT_SIGBUS -3
+
+/**
+ * pr_transfer.fault_code of mapped memory whose access raised SIGSEGV (an
+ * unmapped or protected page), with fault recovery installed.
+ */
+#define PR_FAULT_SIGSEGV -4
+
+/**
  * Major version of the library.
  */
 #define PR_VERSION_MAJOR 0
@@ -263,11 +287,18 @@ typedef struct pr_chain_error {
  * Outcome of a read, write or fill.
  *
  * `done` is the number of bytes transferred. On PR_ERR_MEMORY,
- * `fault_gpa` is the guest address blamed (for callback memory, the start
- * of the run whose callback failed; for mapped memory, the first address
- * outside the regions) and `fault_code` is the callback's nonzero return
- * value (-1 for mapped memory, -2 for a page beyond a dirty bitmap); both
- * are 0 otherwise.
+ * `fault_gpa` is the guest address blamed and `fault_code` says why:
+ * - callback memory: the start of the run whose callback failed, and the
+ *   callback's nonzero return value;
+ * - mapped memory: the first address outside the regions, and
+ *   PR_FAULT_UNMAPPED (-1);
+ * - mapped memory whose access faulted, with pr_fault_recovery_install:
+ *   the address that faulted, and PR_FAULT_SIGBUS (-3) or
+ *   PR_FAULT_SIGSEGV (-4); `done` then counts the bytes before it;
+ * - a dirty-logged memory: a page beyond its bitmap, and
+ *   PR_FAULT_UNTRACKED (-2).
+ *
+ * Both are 0 otherwise.
  */
 typedef struct pr_transfer {
   /**
@@ -279,7 +310,7 @@ typedef struct pr_transfer {
    */
   uint64_t fault_gpa;
   /**
-   * The callback's nonzero return value on PR_ERR_MEMORY, else 0.
+   * Why the access failed on PR_ERR_MEMORY (see above), else 0.
    */
   int fault_code;
 } pr_transfer;
@@ -405,6 +436,12 @@ typedef struct pr_address_range {
  * field out of its range.
  */
 #define PR_ERR_MALFORMED 10
+
+/**
+ * The platform cannot do what was asked (fault recovery exists only on
+ * x86-64 Linux).
+ */
+#define PR_ERR_UNSUPPORTED 11
 
 #ifdef __cplusplus
 extern "C" {
@@ -742,6 +779,37 @@ pr_status pr_writer_skip(struct pr_writer *w, size_t len);
  * PR_ERR_PANIC.
  */
 pr_status pr_writer_iovecs(struct pr_writer *w, size_t len, struct iovec *iov, size_t iov_capacity, size_t *iov_count, size_t *covered);
+
+/**
+ * Installs the library's SIGSEGV and SIGBUS handler, so that a fault in
+ * mapped guest memory (pr_memory_new_mapped) fails the transfer instead
+ * of killing the process. Process-wide and idempotent; it cannot be
+ * uninstalled.
+ *
+ * With it installed, a read, write or fill whose access to a mapped
+ * region faults (the file behind the region was truncated: SIGBUS; the
+ * pages were unmapped or protected: SIGSEGV) returns PR_ERR_MEMORY, with
+ * pr_transfer.fault_gpa the guest address that faulted,
+ * pr_transfer.fault_code PR_FAULT_SIGBUS or PR_FAULT_SIGSEGV, and
+ * pr_transfer.done the bytes moved before the fault (a cursor advances by
+ * exactly those). The next transfer works as usual. Without it, such a
+ * fault kills the process, as it always did.
+ *
+ * Any other fault (outside the library's guest access routines), and
+ * these signals when sent by kill or raise, go to the handler installed
+ * before this call (called with or without SA_SIGINFO, as it asked), or
+ * get the default action. Call this after installing handlers of your own
+ * for these signals; a handler installed later must chain to this one.
+ *
+ * The handler is async-signal-safe (no lock, no allocation, no
+ * thread-local state) and asks for SA_ONSTACK: threads with an alternate
+ * signal stack (sigaltstack) run it there. Faults are synchronous: the
+ * faulting thread handles its own. Only x86-64 Linux has recovery.
+ *
+ * Returns PR_OK (also when already installed), or PR_ERR_UNSUPPORTED on
+ * other platforms or when sigaction refuses.
+ */
+pr_status pr_fault_recovery_install(void);
 
 /**
  * Creates guest memory served by callbacks.

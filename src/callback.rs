@@ -103,7 +103,11 @@ fn check(gpa: u64, rc: c_int) -> Result<(), MemoryFault> {
     if rc == 0 {
         Ok(())
     } else {
-        Err(MemoryFault { gpa, code: rc })
+        Err(MemoryFault {
+            gpa,
+            code: rc,
+            done: 0,
+        })
     }
 }
 
@@ -145,11 +149,15 @@ impl GuestMemory for CallbackMemory {
             let at = gpa.checked_add(done as u64).ok_or(MemoryFault {
                 gpa,
                 code: FAULT_UNMAPPED,
+                done: 0,
             })?;
             // The run fails as a whole: report its start, like every other
             // callback failure.
-            self.write(at, &chunk[..n])
-                .map_err(|f| MemoryFault { gpa, code: f.code })?;
+            self.write(at, &chunk[..n]).map_err(|f| MemoryFault {
+                gpa,
+                code: f.code,
+                done: 0,
+            })?;
             done += n;
         }
         Ok(())

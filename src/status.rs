@@ -40,6 +40,9 @@ pub const PR_ERR_LIMIT: pr_status = 9;
 /// Encoded input (the GPA-range wire format) is malformed: truncated, or a
 /// field out of its range.
 pub const PR_ERR_MALFORMED: pr_status = 10;
+/// The platform cannot do what was asked (fault recovery exists only on
+/// x86-64 Linux).
+pub const PR_ERR_UNSUPPORTED: pr_status = 11;
 
 /// Major version of the library.
 pub const PR_VERSION_MAJOR: u32 = 0;
@@ -51,11 +54,18 @@ pub const PR_VERSION_PATCH: u32 = 0;
 /// Outcome of a read, write or fill.
 ///
 /// `done` is the number of bytes transferred. On PR_ERR_MEMORY,
-/// `fault_gpa` is the guest address blamed (for callback memory, the start
-/// of the run whose callback failed; for mapped memory, the first address
-/// outside the regions) and `fault_code` is the callback's nonzero return
-/// value (-1 for mapped memory, -2 for a page beyond a dirty bitmap); both
-/// are 0 otherwise.
+/// `fault_gpa` is the guest address blamed and `fault_code` says why:
+/// - callback memory: the start of the run whose callback failed, and the
+///   callback's nonzero return value;
+/// - mapped memory: the first address outside the regions, and
+///   PR_FAULT_UNMAPPED (-1);
+/// - mapped memory whose access faulted, with pr_fault_recovery_install:
+///   the address that faulted, and PR_FAULT_SIGBUS (-3) or
+///   PR_FAULT_SIGSEGV (-4); `done` then counts the bytes before it;
+/// - a dirty-logged memory: a page beyond its bitmap, and
+///   PR_FAULT_UNTRACKED (-2).
+///
+/// Both are 0 otherwise.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct pr_transfer {
@@ -63,7 +73,7 @@ pub struct pr_transfer {
     pub done: usize,
     /// GPA of the failed access on PR_ERR_MEMORY, else 0.
     pub fault_gpa: u64,
-    /// The callback's nonzero return value on PR_ERR_MEMORY, else 0.
+    /// Why the access failed on PR_ERR_MEMORY (see above), else 0.
     pub fault_code: c_int,
 }
 
@@ -219,6 +229,7 @@ fn status_text(s: pr_status) -> &'static core::ffi::CStr {
         PR_ERR_PANIC => c"internal error (panic caught at the C boundary)",
         PR_ERR_LIMIT => c"a configured limit was exceeded",
         PR_ERR_MALFORMED => c"malformed encoded input",
+        PR_ERR_UNSUPPORTED => c"not supported on this platform",
         _ => c"unknown status",
     }
 }
@@ -255,12 +266,12 @@ mod tests {
 
     #[test]
     fn every_status_has_its_own_text() {
-        let texts: Vec<_> = (PR_OK..=PR_ERR_MALFORMED).map(status_text).collect();
+        let texts: Vec<_> = (PR_OK..=PR_ERR_UNSUPPORTED).map(status_text).collect();
         for (i, t) in texts.iter().enumerate() {
             assert_ne!(*t, c"unknown status", "status {i}");
             assert!(!texts[..i].contains(t), "status {i} repeats a text");
         }
-        assert_eq!(status_text(PR_ERR_MALFORMED + 1), c"unknown status");
+        assert_eq!(status_text(PR_ERR_UNSUPPORTED + 1), c"unknown status");
         assert_eq!(status_text(u32::MAX), c"unknown status");
     }
 }

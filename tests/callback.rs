@@ -244,7 +244,8 @@ fn missing_fill_falls_back_to_chunked_writes() {
         mem.fill(PU + 10, 0x11, 3 * P),
         Err(MemoryFault {
             gpa: PU + 10,
-            code: 9
+            code: 9,
+            done: 0
         })
     );
     ctx.take_calls();
@@ -283,7 +284,8 @@ fn nonzero_callback_results_are_reported_as_codes() {
         mem.read(5 * PU, &mut dst[..1]),
         Err(MemoryFault {
             gpa: 5 * PU,
-            code: 7
+            code: 7,
+            done: 0
         })
     );
 

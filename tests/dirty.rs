@@ -50,7 +50,11 @@ impl<M: GuestMemory> Failing<M> {
 
     fn check(&self, gpa: u64) -> Result<(), MemoryFault> {
         if gpa == self.at.load(Ordering::Relaxed) {
-            Err(MemoryFault { gpa, code: FAIL })
+            Err(MemoryFault {
+                gpa,
+                code: FAIL,
+                done: 0,
+            })
         } else {
             Ok(())
         }
@@ -338,14 +342,15 @@ fn mark_window_refuses_pages_beyond_the_bitmap() {
         mem.mark_window(&PagedRange::new(100, 5 * P - 200, &gpns).unwrap()),
         Err(WindowMarkError::Untracked(MemoryFault {
             gpa: 68 * PU + 100,
-            code: FAULT_UNTRACKED
+            code: FAULT_UNTRACKED,
+            done: 0
         }))
     );
     // Refused even when only a later run is untracked.
     let late = [2, 3, 69, 90];
     assert!(matches!(
         mem.mark_window(&PagedRange::new(0, 4 * P, &late).unwrap()),
-        Err(WindowMarkError::Untracked(MemoryFault { gpa, code: FAULT_UNTRACKED })) if gpa == 90 * PU
+        Err(WindowMarkError::Untracked(MemoryFault { gpa, code: FAULT_UNTRACKED, done: 0 })) if gpa == 90 * PU
     ));
     // A window inside the bitmap marks exactly its pages.
     let inside = [63, 64, 69, 5];
@@ -370,7 +375,8 @@ fn mark_window_with_an_empty_bitmap_marks_nothing() {
         mem.write(0, &[1]),
         Err(MemoryFault {
             gpa: 0,
-            code: FAULT_UNTRACKED
+            code: FAULT_UNTRACKED,
+            done: 0
         })
     );
     let gpns = [0];

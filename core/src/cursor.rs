@@ -196,6 +196,7 @@ fn past_end(gpa: u64) -> MemoryFault {
     MemoryFault {
         gpa,
         code: crate::memory::FAULT_UNMAPPED,
+        done: 0,
     }
 }
 
@@ -290,6 +291,7 @@ fn transfer_window<M: GuestMemory + ?Sized, O: Op>(
             Err(e) => return Err(e.after(*done)),
         };
         if let Err(f) = op.run(mem, run.gpa, *done, run.len) {
+            *done += f.done.min(run.len);
             return Err(fault(*done, f));
         }
         *done += run.len;
@@ -297,7 +299,8 @@ fn transfer_window<M: GuestMemory + ?Sized, O: Op>(
     Ok(())
 }
 
-/// The error for a run the backend refused after `done` bytes.
+/// The error for a run the backend refused, `done` bytes into the
+/// transfer (the part of the run it moved included).
 #[cold]
 fn fault(done: usize, f: MemoryFault) -> TransferError {
     TransferError::Memory {
@@ -429,16 +432,16 @@ impl<S: WindowSource> Cursor<S> {
             let result = match pos.peek_run(total) {
                 Ok(run) if run.len == total => {
                     done = total;
-                    op.run(mem, run.gpa, 0, total).map_err(|f| fault(0, f))
+                    op.run(mem, run.gpa, 0, total)
+                        .map_err(|f| fault(f.done.min(total), f))
                 }
                 _ => transfer_window(&mut pos, mem, &mut op, &mut done, total),
             };
-            // A failed single run moved nothing (this order keeps the
-            // one-run path short; see docs/bench/icount.md).
-            let done = if result.is_ok() || done != total {
-                done
-            } else {
-                0
+            // A failed single run moved what its error says (this order
+            // keeps the one-run path short; see docs/bench/icount.md).
+            let done = match &result {
+                Err(e) if done == total => e.done(),
+                _ => done,
             };
             self.cur.start += done;
             self.cur.len -= done;

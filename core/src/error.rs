@@ -41,17 +41,23 @@ pub struct LengthOverflow {
     pub len: usize,
 }
 
-/// A guest memory backend refused an access.
+/// A guest memory backend refused an access, or an access faulted.
 ///
-/// Backends are all-or-nothing per call: when one fails, no byte of that
-/// call is reported as transferred.
+/// `done` is the bytes of the call moved before it stopped: 0 for a
+/// backend that refuses a call as a whole (callbacks, a run outside the
+/// mapped regions), the exact prefix for a mapped access stopped by a
+/// recovered fault (see [`memory::fault`](crate::memory::fault)).
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq, Hash)]
-#[error("guest memory access at GPA {gpa:#x} failed with code {code}")]
+#[error(
+    "guest memory access at GPA {gpa:#x} failed with code {code} (after {done} bytes of the call)"
+)]
 pub struct MemoryFault {
     /// Guest physical address of the access that failed.
     pub gpa: u64,
     /// Backend-specific code (for callbacks: the nonzero value returned).
     pub code: i32,
+    /// Bytes of the call moved before the failure.
+    pub done: usize,
 }
 
 /// Why a read, write or fill stopped.
@@ -73,10 +79,12 @@ pub enum TransferError {
         /// The offending guest page number.
         gpn: u64,
     },
-    /// The guest memory backend refused a run; `done` bytes (the runs
-    /// before it) were transferred. `gpa` is the address the backend
+    /// The guest memory backend refused a run, or an access faulted;
+    /// `done` bytes (the runs before it, plus the part of the run the
+    /// backend moved) were transferred. `gpa` is the address the backend
     /// blamed: the run's start for callbacks, the first address outside the
-    /// mapped regions (or the buffer) for the built-in backends.
+    /// mapped regions (or the buffer) for the built-in backends, the
+    /// faulting address for a recovered fault.
     #[error("guest memory access at GPA {gpa:#x} failed with code {code} (after {done} bytes)")]
     Memory {
         /// Bytes transferred before the failing run.
@@ -100,10 +108,10 @@ impl TransferError {
 }
 
 impl From<MemoryFault> for TransferError {
-    /// The error of a single access refused before any byte moved.
+    /// The error of a single access.
     fn from(f: MemoryFault) -> Self {
         TransferError::Memory {
-            done: 0,
+            done: f.done,
             gpa: f.gpa,
             code: f.code,
         }

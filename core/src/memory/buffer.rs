@@ -73,6 +73,7 @@ impl BufferMemory {
         let fault = MemoryFault {
             gpa,
             code: FAULT_UNMAPPED,
+            done: 0,
         };
         let start = gpa
             .checked_sub(self.base)
@@ -140,7 +141,8 @@ mod tests {
             m.read(0xfff, &mut out),
             Err(MemoryFault {
                 gpa: 0xfff,
-                code: FAULT_UNMAPPED
+                code: FAULT_UNMAPPED,
+                done: 0
             })
         );
         // Straddling the end reports the first address past it.
@@ -148,14 +150,16 @@ mod tests {
             m.write(0x100e, &[1, 2, 3, 4]),
             Err(MemoryFault {
                 gpa: 0x1010,
-                code: FAULT_UNMAPPED
+                code: FAULT_UNMAPPED,
+                done: 0
             })
         );
         assert_eq!(
             m.fill(u64::MAX, 1, usize::MAX),
             Err(MemoryFault {
                 gpa: u64::MAX,
-                code: FAULT_UNMAPPED
+                code: FAULT_UNMAPPED,
+                done: 0
             })
         );
         assert_eq!(m.to_vec(), vec![0; 16], "a refused access writes nothing");

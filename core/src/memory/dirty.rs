@@ -100,6 +100,7 @@ impl DirtyLog {
                 return Err(MemoryFault {
                     gpa,
                     code: FAULT_UNTRACKED,
+                    done: 0,
                 });
             }
         }
@@ -229,6 +230,30 @@ impl From<WindowMarkError> for TransferError {
     }
 }
 
+impl<M> DirtyTracked<M> {
+    /// Marks what a write of `len` bytes at `gpa` changed: all of it, or
+    /// the part moved before a fault (a partial write changed the guest
+    /// too, and migration must copy it again).
+    #[inline(always)]
+    fn marked(
+        &self,
+        gpa: u64,
+        len: usize,
+        result: Result<(), MemoryFault>,
+    ) -> Result<(), MemoryFault> {
+        match result {
+            Ok(()) => {
+                self.log.mark(gpa, len);
+                Ok(())
+            }
+            Err(f) => {
+                self.log.mark(gpa, f.done.min(len));
+                Err(f)
+            }
+        }
+    }
+}
+
 impl<M: GuestMemory> GuestMemory for DirtyTracked<M> {
     fn read(&self, gpa: u64, dst: &mut [u8]) -> Result<(), MemoryFault> {
         self.inner.read(gpa, dst)
@@ -236,16 +261,14 @@ impl<M: GuestMemory> GuestMemory for DirtyTracked<M> {
 
     fn write(&self, gpa: u64, src: &[u8]) -> Result<(), MemoryFault> {
         self.log.check(gpa, src.len())?;
-        self.inner.write(gpa, src)?;
-        self.log.mark(gpa, src.len());
-        Ok(())
+        let result = self.inner.write(gpa, src);
+        self.marked(gpa, src.len(), result)
     }
 
     fn fill(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault> {
         self.log.check(gpa, len)?;
-        self.inner.fill(gpa, value, len)?;
-        self.log.mark(gpa, len);
-        Ok(())
+        let result = self.inner.fill(gpa, value, len);
+        self.marked(gpa, len, result)
     }
 }
 
@@ -271,7 +294,8 @@ mod tests {
             mem.write(128 * 4096 + 4095, &[1, 2]),
             Err(MemoryFault {
                 gpa: 128 * 4096 + 4095,
-                code: FAULT_UNTRACKED
+                code: FAULT_UNTRACKED,
+                done: 0
             })
         );
         assert_eq!(

@@ -3,7 +3,8 @@
 
 use core::fmt;
 
-use super::{GuestMemory, FAULT_UNMAPPED};
+use super::access::{self, AccessFault};
+use super::{fault, GuestMemory, FAULT_UNMAPPED};
 use crate::error::MemoryFault;
 
 /// One piece of guest RAM mapped into the host: guest physical addresses
@@ -75,8 +76,12 @@ struct Region {
 /// guest updates concurrently is read whole, never half old, half new.
 ///
 /// Guest RAM is shared with a running guest, so this backend never forms a
-/// Rust reference over it: it copies through raw pointers (memmove, or `rep movsb` for disjoint copies of a page or more), which also
-/// tolerates a host buffer that itself lies in guest RAM.
+/// Rust reference over it: every byte goes through the assembly copy and
+/// fill routines of `access.rs`, which tolerate a host buffer that itself
+/// lies in guest RAM, and which stop at a fault (a truncated or unmapped
+/// region) with [`FAULT_SIGBUS`](super::FAULT_SIGBUS) or
+/// [`FAULT_SIGSEGV`](super::FAULT_SIGSEGV) when the fault handler is
+/// installed ([`super::fault`]).
 pub struct MappedMemory {
     /// Sorted by `gpa`, non-overlapping.
     regions: Vec<Region>,
@@ -180,6 +185,7 @@ impl MappedMemory {
         let fault = |gpa| MemoryFault {
             gpa,
             code: FAULT_UNMAPPED,
+            done: 0,
         };
         let first = self.find(gpa).ok_or(fault(gpa))?;
         // A run whose end would pass 2^64 cannot be mapped to its end:
@@ -206,18 +212,6 @@ impl MappedMemory {
             at: gpa,
             left: len,
         })
-    }
-
-    /// Calls `f` with each host piece of the `len` bytes at `gpa`; nothing is
-    /// called when the run is not entirely mapped.
-    fn for_each_piece(
-        &self,
-        gpa: u64,
-        len: usize,
-        f: impl FnMut(HostPiece),
-    ) -> Result<(), MemoryFault> {
-        self.pieces(gpa, len)?.for_each(f);
-        Ok(())
     }
 }
 
@@ -279,86 +273,93 @@ impl MappedMemory {
     }
 }
 
-impl MappedMemory {
-    /// `read` for a run spanning several regions (or leaving them).
-    #[cold]
-    #[inline(never)]
-    fn read_pieces(&self, gpa: u64, dst: &mut [u8]) -> Result<(), MemoryFault> {
-        let mut pos = 0;
-        let out = dst.as_mut_ptr();
-        self.for_each_piece(gpa, dst.len(), |piece| {
-            // SAFETY: the piece lies inside a mapped region (checked by
-            // for_each_piece, valid per `new`'s contract); `out + pos` has
-            // `piece.len` bytes left in `dst`. `copy` allows overlap.
-            unsafe { super::copy::copy(piece.host, out.add(pos), piece.len) };
-            pos += piece.len;
-        })
-    }
-
-    /// `write` for a run spanning several regions (or leaving them).
-    #[cold]
-    #[inline(never)]
-    fn write_pieces(&self, gpa: u64, src: &[u8]) -> Result<(), MemoryFault> {
-        let mut pos = 0;
-        let from = src.as_ptr();
-        self.for_each_piece(gpa, src.len(), |piece| {
-            // SAFETY: as in `read_pieces`, with the roles of the buffers
-            // swapped.
-            unsafe { super::copy::copy(from.add(pos), piece.host, piece.len) };
-            pos += piece.len;
-        })
-    }
-
-    /// `fill` for a run spanning several regions (or leaving them).
-    #[cold]
-    #[inline(never)]
-    fn fill_pieces(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault> {
-        self.for_each_piece(gpa, len, |piece| {
-            // SAFETY: the piece lies inside a mapped region (checked by
-            // for_each_piece, valid per `new`'s contract).
-            unsafe { core::ptr::write_bytes(piece.host, value, piece.len) };
-        })
+/// The fault for an access to the `len` bytes at `gpa` (host address
+/// `host`) stopped after `f.done` of them, `before` bytes into the run.
+#[cold]
+#[inline(never)]
+fn stopped(gpa: u64, host: *mut u8, len: usize, before: usize, f: AccessFault) -> MemoryFault {
+    // A fault inside the guest piece is blamed on its own address; one in
+    // the host buffer (the caller's) on the first guest byte not moved.
+    let off = f.addr.wrapping_sub(host as usize);
+    let at = if off < len { off } else { f.done };
+    MemoryFault {
+        gpa: gpa.wrapping_add(at as u64),
+        code: fault::code_for(f.signal),
+        done: before + f.done,
     }
 }
 
-// The common case (a run inside one region) is a lookup and one copy,
-// inlined into the range walk; runs spanning regions take the cold paths.
+impl MappedMemory {
+    /// Runs `access(piece, bytes before it)` on each host piece of the
+    /// `len` bytes at `gpa` (a run spanning several regions, or leaving
+    /// them), stopping at the first fault.
+    #[cold]
+    #[inline(never)]
+    fn each_piece(
+        &self,
+        gpa: u64,
+        len: usize,
+        mut access: impl FnMut(HostPiece, usize) -> Result<(), AccessFault>,
+    ) -> Result<(), MemoryFault> {
+        let mut pos = 0;
+        for piece in self.pieces(gpa, len)? {
+            let at = gpa.wrapping_add(pos as u64);
+            access(piece, pos).map_err(|f| stopped(at, piece.host, piece.len, pos, f))?;
+            pos += piece.len;
+        }
+        Ok(())
+    }
+}
+
+// The common case (a run inside one region) is a lookup and one call of
+// the access routine, inlined into the range walk; runs spanning regions
+// take the cold path.
 impl GuestMemory for MappedMemory {
     #[inline(always)]
     fn read(&self, gpa: u64, dst: &mut [u8]) -> Result<(), MemoryFault> {
-        match self.within_one(gpa, dst.len()) {
+        let (len, out) = (dst.len(), dst.as_mut_ptr());
+        match self.within_one(gpa, len) {
+            // SAFETY: `host .. host + len` lies inside one mapped region
+            // (valid per `new`'s contract); `dst` is a host buffer of that
+            // length. `copy` allows overlap.
             Some(host) => {
-                // SAFETY: `host .. host + dst.len()` lies inside one mapped
-                // region (valid per `new`'s contract); `dst` is a host buffer
-                // of that length. `copy` allows overlap.
-                unsafe { super::copy::read_guest(host, dst.as_mut_ptr(), dst.len()) };
-                Ok(())
+                unsafe { access::copy(host, out, len) }.map_err(|f| stopped(gpa, host, len, 0, f))
             }
-            None => self.read_pieces(gpa, dst),
+            None => self.each_piece(gpa, len, |piece, pos| {
+                // SAFETY: the piece lies inside a mapped region (checked
+                // by `pieces`); `out + pos` has `piece.len` bytes left in
+                // `dst`.
+                unsafe { access::copy(piece.host, out.add(pos), piece.len) }
+            }),
         }
     }
 
     #[inline(always)]
     fn write(&self, gpa: u64, src: &[u8]) -> Result<(), MemoryFault> {
-        match self.within_one(gpa, src.len()) {
+        let (len, from) = (src.len(), src.as_ptr());
+        match self.within_one(gpa, len) {
+            // SAFETY: as in `read`, with the roles of the buffers swapped.
             Some(host) => {
-                // SAFETY: as in `read`, with the roles of the buffers swapped.
-                unsafe { super::copy::write_guest(src.as_ptr(), host, src.len()) };
-                Ok(())
+                unsafe { access::copy(from, host, len) }.map_err(|f| stopped(gpa, host, len, 0, f))
             }
-            None => self.write_pieces(gpa, src),
+            None => self.each_piece(gpa, len, |piece, pos| {
+                // SAFETY: as in `read`, with the roles swapped.
+                unsafe { access::copy(from.add(pos), piece.host, piece.len) }
+            }),
         }
     }
 
     #[inline(always)]
     fn fill(&self, gpa: u64, value: u8, len: usize) -> Result<(), MemoryFault> {
         match self.within_one(gpa, len) {
+            // SAFETY: `host .. host + len` lies inside one mapped region.
             Some(host) => {
-                // SAFETY: `host .. host + len` lies inside one mapped region.
-                unsafe { core::ptr::write_bytes(host, value, len) };
-                Ok(())
+                unsafe { access::fill(host, value, len) }.map_err(|f| stopped(gpa, host, len, 0, f))
             }
-            None => self.fill_pieces(gpa, value, len),
+            None => self.each_piece(gpa, len, |piece, _| {
+                // SAFETY: the piece lies inside a mapped region.
+                unsafe { access::fill(piece.host, value, piece.len) }
+            }),
         }
     }
 }
@@ -447,21 +448,24 @@ mod tests {
             m.write(120, &[9; 20]),
             Err(MemoryFault {
                 gpa: 132,
-                code: FAULT_UNMAPPED
+                code: FAULT_UNMAPPED,
+                done: 0
             })
         );
         assert_eq!(
             m.fill(99, 1, 2),
             Err(MemoryFault {
                 gpa: 99,
-                code: FAULT_UNMAPPED
+                code: FAULT_UNMAPPED,
+                done: 0
             })
         );
         assert_eq!(
             m.read(u64::MAX, &mut [0; 2]),
             Err(MemoryFault {
                 gpa: u64::MAX,
-                code: FAULT_UNMAPPED
+                code: FAULT_UNMAPPED,
+                done: 0
             })
         );
         drop(m);
@@ -483,7 +487,8 @@ mod tests {
             t.read(u64::MAX - 8, &mut [0; 16]),
             Err(MemoryFault {
                 gpa: u64::MAX,
-                code: FAULT_UNMAPPED
+                code: FAULT_UNMAPPED,
+                done: 0
             })
         );
         assert_eq!(t.write(u64::MAX - 8, &[1; 8]), Ok(()));

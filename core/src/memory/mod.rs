@@ -12,13 +12,17 @@
 //! `&mut [u8]` over it: it copies through raw pointers. The host side of
 //! every call (`dst`, `src`) is an ordinary host buffer.
 
+mod access;
 mod buffer;
-mod copy;
 mod dirty;
+pub mod fault;
 mod mapped;
 
 pub use buffer::BufferMemory;
 pub use dirty::{DirtyLog, DirtyLogError, DirtyTracked, WindowMarkError, FAULT_UNTRACKED};
+pub use fault::{
+    fault_handler_installed, install_fault_handler, FaultHandlerError, FAULT_SIGBUS, FAULT_SIGSEGV,
+};
 pub use mapped::{HostPiece, HostPieces, MappedMemory, MappedRegion, RegionError};
 
 use crate::error::MemoryFault;

@@ -90,6 +90,7 @@ impl TestMemory {
             return Err(MemoryFault {
                 gpa,
                 code: FAIL_CODE,
+                done: 0,
             });
         }
         Ok(())

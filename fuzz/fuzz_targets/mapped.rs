@@ -194,7 +194,7 @@ fn direct(mem: &MappedMemory, m: &mut Model, gpa: u64, len: usize, kind: Kind, s
         return;
     }
     let expected = match fault {
-        Some(at) => Err(MemoryFault { gpa: at, code: FAULT_UNMAPPED }),
+        Some(at) => Err(MemoryFault { gpa: at, code: FAULT_UNMAPPED, done: 0 }),
         None => Ok(()),
     };
     match kind {

@@ -20,7 +20,8 @@
 //!
 //! ```text
 //!   len <= 16    overlapping 1/2/4/8-byte accesses --fault--> byte loop from 0
-//!   16 < len     64-byte SSE blocks, last 16 bytes  --fault--> byte loop from the last block done
+//!   16 < len     256-byte AVX blocks (64-byte SSE2  --fault--> byte loop from the last block done
+//!                blocks without AVX), last 16 bytes
 //!   len >= 4096  rep movsb / rep stosb               --fault--> byte loop from rcx's progress
 //!   byte loop    one byte at a time                 --fault--> return (done, address, signal)
 //!   overlap      rep movsb backwards (dst in src)   --fault--> return (0, address, signal)
@@ -109,7 +110,7 @@ mod imp {
     }
 
     /// Entries of `pagedrange_0_1_fault_table`.
-    const REGIONS: usize = 9;
+    const REGIONS: usize = 10;
 
     extern "sysv64" {
         fn pagedrange_0_1_copy(dst: *mut u8, src: *const u8, len: usize, f: *mut RawFault)
@@ -119,8 +120,9 @@ mod imp {
     }
 
     // The routines. Arguments (System V): rdi = dst, rsi = src or value,
-    // rdx = len, rcx = where a fault is reported. r8 counts the bytes done
-    // (exact at every resume point), r9 keeps the report pointer. The
+    // rdx = len, rcx = where a fault is reported (in r9 once rcx is needed
+    // for a count, and always in the byte loop). r8 counts the bytes done
+    // (exact at every resume point; 0 on the small path). The
     // fault handler enters a resume point with rax = fault address and
     // r11 = signal number, and with every other register as at the fault
     // (the direction flag too: the backward copy's resume point clears it).
@@ -131,42 +133,35 @@ mod imp {
         ".hidden pagedrange_0_1_copy",
         ".type pagedrange_0_1_copy,@function",
         "pagedrange_0_1_copy:",
-        "    mov r9, rcx",
-        "    xor r8d, r8d",
-        // dst - src < len (unsigned): dst lies inside src's bytes, and a
-        // forward copy would overwrite bytes before reading them.
-        "    mov rax, rdi",
-        "    sub rax, rsi",
-        "    cmp rax, rdx",
-        "    jb 70f",
         "    cmp rdx, 16",
         "    ja 20f",
-        // 0 ..= 16 bytes: two overlapping accesses of the largest size.
+        // 0 ..= 16 bytes: two overlapping accesses of the largest size,
+        // both loads before the stores (so overlap is fine).
         "pagedrange_0_1_copy_small:",
         "    cmp rdx, 8",
         "    jb 15f",
         "    mov rax, [rsi]",
-        "    mov rcx, [rsi + rdx - 8]",
+        "    mov r10, [rsi + rdx - 8]",
         "    mov [rdi], rax",
-        "    mov [rdi + rdx - 8], rcx",
+        "    mov [rdi + rdx - 8], r10",
         "    mov rax, rdx",
         "    ret",
         "15:",
         "    cmp rdx, 4",
         "    jb 12f",
         "    mov eax, [rsi]",
-        "    mov ecx, [rsi + rdx - 4]",
+        "    mov r10d, [rsi + rdx - 4]",
         "    mov [rdi], eax",
-        "    mov [rdi + rdx - 4], ecx",
+        "    mov [rdi + rdx - 4], r10d",
         "    mov rax, rdx",
         "    ret",
         "12:",
         "    cmp rdx, 2",
         "    jb 13f",
         "    movzx eax, word ptr [rsi]",
-        "    movzx ecx, word ptr [rsi + rdx - 2]",
+        "    movzx r10d, word ptr [rsi + rdx - 2]",
         "    mov [rdi], ax",
-        "    mov [rdi + rdx - 2], cx",
+        "    mov [rdi + rdx - 2], r10w",
         "    mov rax, rdx",
         "    ret",
         "13:",
@@ -178,15 +173,30 @@ mod imp {
         "    mov rax, rdx",
         "    ret",
         "pagedrange_0_1_copy_small_end:",
-        // 17 ..= 4095 bytes: 64-byte blocks, 16-byte blocks, then the last
-        // 16 bytes (overlapping what is already copied).
+        // More than 16 bytes. dst - src < len (unsigned): dst lies inside
+        // src's bytes, and a forward copy would overwrite bytes before
+        // reading them: copy backwards.
         "20:",
+        "    mov rax, rdi",
+        "    sub rax, rsi",
+        "    cmp rax, rdx",
+        "    jb 70f",
+        "    xor r8d, r8d",
         "    cmp rdx, 4096",
         "    jae 30f",
+        // 17 ..= 4095 bytes. The last 16 bytes are loaded before anything
+        // is stored (with dst before src and overlapping, the blocks below
+        // overwrite them) and stored last. Then 256-byte AVX blocks when
+        // the CPU has AVX (the flag is found out on first use), else
+        // 64-byte SSE2 blocks; then 32 or 16-byte blocks.
         "pagedrange_0_1_copy_vec:",
-        // The last 16 bytes are loaded before anything is stored: with dst
-        // before src and overlapping, the blocks below overwrite them.
         "    movdqu xmm4, [rsi + rdx - 16]",
+        "25:",
+        "    movzx eax, byte ptr [rip + pagedrange_0_1_cpu]",
+        "    cmp eax, 2",
+        "    je 50f",
+        "    test eax, eax",
+        "    jz 60f",
         "    cmp rdx, 64",
         "    jb 22f",
         "21:",
@@ -215,8 +225,80 @@ mod imp {
         "    mov rax, rdx",
         "    ret",
         "pagedrange_0_1_copy_vec_end:",
+        "pagedrange_0_1_copy_avx:",
+        "50:",
+        "    cmp rdx, 256",
+        "    jb 52f",
+        "51:",
+        "    vmovdqu ymm0, [rsi + r8]",
+        "    vmovdqu ymm1, [rsi + r8 + 32]",
+        "    vmovdqu ymm2, [rsi + r8 + 64]",
+        "    vmovdqu ymm3, [rsi + r8 + 96]",
+        "    vmovdqu ymm5, [rsi + r8 + 128]",
+        "    vmovdqu ymm6, [rsi + r8 + 160]",
+        "    vmovdqu ymm7, [rsi + r8 + 192]",
+        "    vmovdqu ymm8, [rsi + r8 + 224]",
+        "    vmovdqu [rdi + r8], ymm0",
+        "    vmovdqu [rdi + r8 + 32], ymm1",
+        "    vmovdqu [rdi + r8 + 64], ymm2",
+        "    vmovdqu [rdi + r8 + 96], ymm3",
+        "    vmovdqu [rdi + r8 + 128], ymm5",
+        "    vmovdqu [rdi + r8 + 160], ymm6",
+        "    vmovdqu [rdi + r8 + 192], ymm7",
+        "    vmovdqu [rdi + r8 + 224], ymm8",
+        "    add r8, 256",
+        "    lea rax, [r8 + 256]",
+        "    cmp rax, rdx",
+        "    jbe 51b",
+        "52:",
+        "    lea rax, [r8 + 32]",
+        "    cmp rax, rdx",
+        "    ja 53f",
+        "    vmovdqu ymm0, [rsi + r8]",
+        "    vmovdqu [rdi + r8], ymm0",
+        "    add r8, 32",
+        "    jmp 52b",
+        "53:",
+        "    vzeroupper",
+        // Fewer than 32 left: at most one 16-byte block, then the last 16.
+        "    lea rax, [r8 + 16]",
+        "    cmp rax, rdx",
+        "    ja 54f",
+        "    movdqu xmm0, [rsi + r8]",
+        "    movdqu [rdi + r8], xmm0",
+        "54:",
+        "    movdqu [rdi + rdx - 16], xmm4",
+        "pagedrange_0_1_copy_avx_end:",
+        "    mov rax, rdx",
+        "    ret",
+        // First use: does the CPU (and the OS) have AVX? cpuid leaf 1:
+        // ECX bit 27 OSXSAVE and bit 28 AVX; XCR0 bits 1 and 2 (the OS
+        // saves SSE and AVX state). Flag: 1 no, 2 yes. Then dispatch again.
+        "60:",
+        "    push rbx",
+        "    push rcx",
+        "    push rdx",
+        "    mov eax, 1",
+        "    cpuid",
+        "    mov r10d, 1",
+        "    and ecx, 0x18000000",
+        "    cmp ecx, 0x18000000",
+        "    jne 61f",
+        "    xor ecx, ecx",
+        "    xgetbv",
+        "    and eax, 6",
+        "    cmp eax, 6",
+        "    jne 61f",
+        "    mov r10d, 2",
+        "61:",
+        "    mov byte ptr [rip + pagedrange_0_1_cpu], r10b",
+        "    pop rdx",
+        "    pop rcx",
+        "    pop rbx",
+        "    jmp 25b",
         // A page or more: rep movsb. On a fault, rcx holds the bytes left.
         "30:",
+        "    mov r9, rcx",
         "    mov rcx, rdx",
         "pagedrange_0_1_copy_rep:",
         "    rep movsb",
@@ -228,9 +310,18 @@ mod imp {
         "    sub r8, rcx",
         "    sub rsi, r8",
         "    sub rdi, r8",
-        // One byte at a time from r8: the resume point of the paths above,
-        // which stops at exactly the first byte that faults.
-        "pagedrange_0_1_copy_bytes_resume:",
+        "    jmp 40f",
+        // Resume points of the small, SSE and AVX paths (r8: bytes done).
+        "pagedrange_0_1_copy_small_resume:",
+        "    xor r8d, r8d",
+        "    jmp 45f",
+        "pagedrange_0_1_copy_avx_resume:",
+        "    vzeroupper",
+        "pagedrange_0_1_copy_vec_resume:",
+        "45:",
+        "    mov r9, rcx",
+        // One byte at a time from r8, the report pointer in r9: stops at
+        // exactly the first byte that faults.
         "40:",
         "    cmp r8, rdx",
         "    jae 41f",
@@ -250,6 +341,7 @@ mod imp {
         "    ret",
         // Overlapping with dst after src: backwards, one rep movsb.
         "70:",
+        "    mov r9, rcx",
         "    lea rsi, [rsi + rdx - 1]",
         "    lea rdi, [rdi + rdx - 1]",
         "    mov rcx, rdx",
@@ -370,6 +462,17 @@ mod imp {
         ".size pagedrange_0_1_fill, . - pagedrange_0_1_fill",
         ".popsection",
         //
+        // What the copy found out about the CPU: 0 not yet, 1 no AVX,
+        // 2 AVX (written once, by whichever thread copies first).
+        ".pushsection .data.pagedrange_0_1_cpu,\"aw\",@progbits",
+        ".globl pagedrange_0_1_cpu",
+        ".hidden pagedrange_0_1_cpu",
+        ".type pagedrange_0_1_cpu,@object",
+        "pagedrange_0_1_cpu:",
+        ".byte 0",
+        ".size pagedrange_0_1_cpu, 1",
+        ".popsection",
+        //
         // The fault regions: start, end, resume point.
         ".pushsection .data.rel.ro.pagedrange_0_1_fault_table,\"aw\",@progbits",
         ".balign 8",
@@ -377,8 +480,9 @@ mod imp {
         ".hidden pagedrange_0_1_fault_table",
         ".type pagedrange_0_1_fault_table,@object",
         "pagedrange_0_1_fault_table:",
-        ".quad pagedrange_0_1_copy_small, pagedrange_0_1_copy_small_end, pagedrange_0_1_copy_bytes_resume",
-        ".quad pagedrange_0_1_copy_vec, pagedrange_0_1_copy_vec_end, pagedrange_0_1_copy_bytes_resume",
+        ".quad pagedrange_0_1_copy_small, pagedrange_0_1_copy_small_end, pagedrange_0_1_copy_small_resume",
+        ".quad pagedrange_0_1_copy_vec, pagedrange_0_1_copy_vec_end, pagedrange_0_1_copy_vec_resume",
+        ".quad pagedrange_0_1_copy_avx, pagedrange_0_1_copy_avx_end, pagedrange_0_1_copy_avx_resume",
         ".quad pagedrange_0_1_copy_rep, pagedrange_0_1_copy_rep_end, pagedrange_0_1_copy_rep_resume",
         ".quad pagedrange_0_1_copy_bytes, pagedrange_0_1_copy_bytes_end, pagedrange_0_1_copy_fault",
         ".quad pagedrange_0_1_copy_back, pagedrange_0_1_copy_back_end, pagedrange_0_1_copy_back_resume",
@@ -437,6 +541,19 @@ mod imp {
             .iter()
             .find(|r| r.start <= ip && ip < r.end)
             .map(|r| r.resume)
+    }
+
+    #[cfg(test)]
+    extern "C" {
+        static mut pagedrange_0_1_cpu: u8;
+    }
+
+    /// Makes the copy take its SSE2 path (`false`) or find out again.
+    #[cfg(test)]
+    pub(super) fn force_sse(sse: bool) {
+        // SAFETY: a byte the routines only read (or set on first use to the
+        // same value); both paths are correct on this CPU.
+        unsafe { core::ptr::addr_of_mut!(pagedrange_0_1_cpu).write_volatile(u8::from(sse)) };
     }
 
     #[cfg(test)]
@@ -573,9 +690,66 @@ mod tests {
             assert_eq!(resume_point(end - 1), Some(resume));
             n += 1;
         }
-        assert_eq!(n, 9);
+        assert_eq!(n, 10);
         assert_eq!(resume_point(copy_at - 1), None);
         assert_eq!(resume_point(0), None);
+    }
+
+    /// Every path of both routines stops exactly at a truncated page,
+    /// with the SSE2 and the AVX paths of the copy.
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(miri)))]
+    #[test]
+    fn every_path_stops_at_the_first_byte_that_faults() {
+        const PS: usize = 4096;
+        crate::memory::install_fault_handler().unwrap();
+        // SAFETY: plain syscalls on a fresh memfd; every result is checked;
+        // the mapping is ours until the munmap at the end.
+        let guest = unsafe {
+            let fd = libc::memfd_create(c"pagedrange-access-test".as_ptr(), 0);
+            assert!(fd >= 0);
+            assert_eq!(libc::ftruncate(fd, 3 * PS as i64), 0);
+            let p = libc::mmap(
+                core::ptr::null_mut(),
+                3 * PS,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            assert_eq!(libc::ftruncate(fd, PS as i64), 0);
+            libc::close(fd);
+            p.cast::<u8>()
+        };
+        let mut host = vec![0x5au8; 2 * PS + 64];
+        for sse in [true, false] {
+            imp::force_sse(sse);
+            for len in (2..=40).chain([63, 64, 65, 200, 255, 256, 257, 600, 4095, 4096, 5000]) {
+                for before in [1usize, 7, 16, 33, 300] {
+                    if before >= len {
+                        continue;
+                    }
+                    // SAFETY: `before` < len bytes below the page that
+                    // faults, inside the mapping; `host` holds 2 pages + 64.
+                    let at = unsafe { guest.add(PS - before) };
+                    let want = |f: Result<(), AccessFault>, what: &str| {
+                        let f = f.expect_err(what);
+                        assert_eq!(f.done, before, "{what} {len} ({before} before), sse {sse}");
+                        assert_eq!(f.addr, guest as usize + PS, "{what} {len}");
+                        assert_eq!(f.signal, libc::SIGBUS, "{what} {len}");
+                    };
+                    // SAFETY: as above; faults are recovered.
+                    unsafe {
+                        want(copy(at, host.as_mut_ptr(), len), "read");
+                        want(copy(host.as_ptr(), at, len), "write");
+                        want(fill(at, 1, len), "fill");
+                    }
+                }
+            }
+        }
+        imp::force_sse(false);
+        // SAFETY: the mapping made above.
+        unsafe { libc::munmap(guest.cast(), 3 * PS) };
     }
 
     #[cfg(all(target_arch = "x86_64", target_os = "linux", not(miri)))]

@@ -1,7 +1,8 @@
 package pagedrange
 
 // The exported trampolines the C library calls (through shim.c) for a
-// memory created by NewMemory. ctx is the cgo.Handle value itself.
+// memory created by NewMemory or WithDirtyFunc. ctx is the cgo.Handle value
+// itself.
 
 /*
 #include <stddef.h>
@@ -49,4 +50,17 @@ func prgoFill(ctx C.uintptr_t, gpa C.uint64_t, value C.uint8_t, n C.size_t) C.in
 	return call(ctx, func(g *goMem) error {
 		return g.filler.Fill(uint64(gpa), byte(value), int(n))
 	})
+}
+
+//export prgoDirty
+func prgoDirty(ctx C.uintptr_t, gpa C.uint64_t, n C.size_t) {
+	d := cgo.Handle(ctx).Value().(*goDirty)
+	// A panic must not unwind through the C frames: keep the first one for
+	// rethrowDirty.
+	defer func() {
+		if v := recover(); v != nil {
+			d.panicked.CompareAndSwap(nil, &callbackPanic{value: v})
+		}
+	}()
+	d.fn(uint64(gpa), int(n))
 }

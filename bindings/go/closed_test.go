@@ -134,3 +134,70 @@ func TestClosedHandles(t *testing.T) {
 	_, err = pagedrange.NewMemory(nil)
 	wantStatus(t, err, pagedrange.ErrNullArgument)
 }
+
+func TestClosedBuilderWalkerCursors(t *testing.T) {
+	m, _ := newRAM(t, 4)
+	r := newRange(t, []uint64{0}, 0, 10)
+	rs := must(pagedrange.NewRanges(r))
+	defer rs.Close()
+	rs2 := must(pagedrange.NewRanges(r))
+	defer rs2.Close()
+
+	b := must(pagedrange.NewBuilder(nil))
+	cw := must(pagedrange.NewChainWalker(nil))
+	rd := must(r.NewReader(m))
+	w := must(r.NewWriter(m))
+	for _, c := range []interface{ Close() error }{b, cw, rd, w} {
+		if c.Close() != nil || c.Close() != nil {
+			t.Fatal("Close")
+		}
+	}
+	wantClosed(t, "Builder.Push", b.Push(0, 1))
+	_, err := b.Finish()
+	wantClosed(t, "Builder.Finish", err)
+	wantClosed(t, "Builder.FinishInto", b.FinishInto(rs))
+	wantClosed(t, "Builder.Clear", b.Clear())
+	wantClosed(t, "ChainWalker.Walk", cw.Walk(m, 0, 1, 0, rs, rs2))
+
+	_, err = rd.Limit(0)
+	wantClosed(t, "Reader.Limit", err)
+	wantClosed(t, "Reader.Reset", rd.Reset(r))
+	wantClosed(t, "Reader.ResetRanges", rd.ResetRanges(rs))
+	rd.Release() // nothing to do
+	_, _, err = rd.IOVecs(1)
+	wantClosed(t, "Reader.IOVecs", err)
+	wantClosed(t, "Writer.Skip", w.Skip(0))
+	_, err = w.Limit(0)
+	wantClosed(t, "Writer.Limit", err)
+	wantClosed(t, "Writer.Reset", w.Reset(r))
+	wantClosed(t, "Writer.ResetRanges", w.ResetRanges(rs))
+	w.Release()
+	_, _, err = w.IOVecs(1)
+	wantClosed(t, "Writer.IOVecs", err)
+
+	// Open handles with closed arguments.
+	live := must(pagedrange.NewBuilder(nil))
+	defer live.Close()
+	closedRs := must(pagedrange.NewRanges())
+	closedRs.Close()
+	wantClosed(t, "FinishInto a closed buffer", live.FinishInto(closedRs))
+	_, err = closedRs.AppendGPARanges(nil)
+	wantClosed(t, "AppendGPARanges", err)
+	walker := must(pagedrange.NewChainWalker(nil))
+	defer walker.Close()
+	wantClosed(t, "Walk into a closed buffer", walker.Walk(m, 0, 1, 0, rs, closedRs))
+	wantClosed(t, "Walk into a closed buffer", walker.Walk(m, 0, 1, 0, closedRs, rs))
+	closedMem := must(pagedrange.NewMappedMemory(pagedrange.MappedRegion{GPA: 0, Data: make([]byte, 8)}))
+	closedMem.Close()
+	wantClosed(t, "Walk through a closed memory", walker.Walk(closedMem, 0, 1, 0, rs, rs2))
+	_, err = closedMem.WithDirtyFunc(func(uint64, int) {})
+	wantClosed(t, "WithDirtyFunc", err)
+
+	var nb *pagedrange.Builder
+	wantClosed(t, "nil Builder", nb.Push(0, 1))
+	var nw *pagedrange.ChainWalker
+	wantClosed(t, "nil ChainWalker", nw.Walk(m, 0, 1, 0, rs, rs2))
+	if nb.Close() != nil || nw.Close() != nil {
+		t.Fatal("nil Close")
+	}
+}

@@ -181,3 +181,36 @@ func TestCloseWhileInUse(t *testing.T) {
 	cw.Wait()
 	wg.Wait()
 }
+
+// Two walkers fill the same two buffers, swapped, from two goroutines: the
+// binding locks the buffers in one order, so this cannot deadlock, and
+// every walk leaves each buffer holding one part of the chain.
+func TestConcurrentWalksSwappedBuffers(t *testing.T) {
+	m, _ := newRAM(t, 64)
+	putDesc(t, m, table, 0, 10*page, 16, descNext, 1)
+	putDesc(t, m, table, 1, 11*page, 512, descWrite, 0)
+	a, b := newBuffers(t)
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func(swap bool) {
+			defer wg.Done()
+			cw := must(pagedrange.NewChainWalker(nil))
+			defer cw.Close()
+			readable, writable := a, b
+			if swap {
+				readable, writable = b, a
+			}
+			for j := 0; j < 200; j++ {
+				if err := cw.Walk(m, table, qsize, 0, readable, writable); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(i == 1)
+	}
+	wg.Wait()
+	if lens := []int{a.Len(), b.Len()}; !reflect.DeepEqual(lens, []int{16, 512}) && !reflect.DeepEqual(lens, []int{512, 16}) {
+		t.Fatalf("buffer lengths %v", lens)
+	}
+}

@@ -114,7 +114,7 @@ func TestIOVecs(t *testing.T) {
 	if !bytes.Equal(readAll(t, r, m), want) {
 		t.Fatal("guest content after writing iovecs")
 	}
-	// Many small pieces: the binding grows its array past the first try.
+	// Many small pieces, none adjacent in host memory.
 	gpns := make([]uint64, 0, 40)
 	for i := 0; i < 20; i++ {
 		gpns = append(gpns, 41-uint64(i%2), 10+uint64(i%2)) // never host-adjacent in order

@@ -2,13 +2,13 @@ package pagedrange
 
 /*
 #include <stdlib.h>
-#include "pagedrange.h"
-pr_status prgo_memory_new(uintptr_t handle, int with_fill, pr_memory **out);
+#include "shim.h"
 */
 import "C"
 
 import (
 	"errors"
+	"io"
 	"math"
 	"runtime"
 	"runtime/cgo"
@@ -49,13 +49,51 @@ type Filler interface {
 // choose the code reported in Error.Code. For any other error, and for a
 // code of 0 or one in the range the binding reserves
 // ([math.MinInt32, math.MinInt32+2^30)), the binding picks a code from the
-// reserved range itself and Error.Err holds the returned error.
+// reserved range itself and Error.Err holds the returned error. The
+// library's own codes are FaultCode constants too ([FaultUnmapped], ...),
+// and errors.Is(err, code) matches a memory fault with that code.
 type FaultCode int
 
 func (c FaultCode) Error() string { return "guest memory fault code " + strconv.Itoa(int(c)) }
 
 // FaultCode returns c as an int.
 func (c FaultCode) FaultCode() int { return int(c) }
+
+// The codes the library itself reports in Error.Code (PR_FAULT_*). Test
+// for them with errors.Is(err, FaultSIGBUS) and the like.
+const (
+	// FaultUnmapped: mapped memory was asked for an address outside its
+	// regions; GPA is the first such address.
+	FaultUnmapped FaultCode = C.PR_FAULT_UNMAPPED
+	// FaultUntracked: a dirty-logged memory was asked to write a page
+	// beyond its bitmap (see Memory.WithDirtyBitmap).
+	FaultUntracked FaultCode = C.PR_FAULT_UNTRACKED
+	// FaultSIGBUS: an access to mapped memory raised SIGBUS (a page past
+	// the end of a truncated file), with InstallFaultRecovery.
+	FaultSIGBUS FaultCode = C.PR_FAULT_SIGBUS
+	// FaultSIGSEGV: an access to mapped memory raised SIGSEGV (an unmapped
+	// or protected page), with InstallFaultRecovery.
+	FaultSIGSEGV FaultCode = C.PR_FAULT_SIGSEGV
+)
+
+// InstallFaultRecovery installs the library's SIGSEGV and SIGBUS handler
+// (pr_fault_recovery_install), so that a fault while a transfer accesses
+// mapped guest memory fails the transfer instead of killing the process:
+// the error is StatusMemory with GPA the address that faulted, Code
+// [FaultSIGBUS] (the file behind the region was truncated) or
+// [FaultSIGSEGV] (the pages were unmapped or protected), and the bytes
+// before it done (a cursor advances by exactly those). This matters for
+// regions mapped from files or shared memory another process controls
+// (syscall.Mmap); Go byte slices do not fault.
+//
+// Any other fault goes on to the handler installed before, the Go
+// runtime's: a nil dereference in Go still panics as usual. The handler
+// is process-wide and cannot be removed; installing it again does
+// nothing. It returns an error with StatusUnsupported on platforms other
+// than x86-64 Linux.
+func InstallFaultRecovery() error {
+	return statusErr("pr_fault_recovery_install", C.pr_fault_recovery_install())
+}
 
 // Codes the binding hands out for errors without a usable FaultCode.
 const (
@@ -95,15 +133,19 @@ func (g *goMem) fault(err error, p *callbackPanic) C.int {
 }
 
 // memCore is the state shared by a Memory and the cursors created from it.
-// Its Go-side resources (the cgo.Handle, the pinned slices) must outlive the
-// C memory and every C cursor using it, so it is reference counted.
+// Its Go-side resources (the cgo.Handle, the pinned slices or bitmap) must
+// outlive the C memory and every C cursor using it, so it is reference
+// counted. A dirty-logging memory's core holds a reference to the core of
+// the memory it wraps.
 type memCore struct {
 	ptr     *C.pr_memory
 	refs    atomic.Int64
-	handle  cgo.Handle // callback memory; 0 for mapped memory
-	gm      *goMem
+	handle  cgo.Handle // callback memory or dirty function; 0 otherwise
+	gm      *goMem     // callback memory (also of a wrapped one): fault causes
+	dirty   *goDirty   // dirty function memory: its pending panic
+	base    *memCore   // the memory a dirty-logging memory wraps
 	pinner  runtime.Pinner
-	regions []MappedRegion // mapped memory, for IOVecs
+	regions []MappedRegion // mapped memory (also of a wrapped one), for IOVecs
 }
 
 func (c *memCore) acquire() { c.refs.Add(1) }
@@ -119,31 +161,47 @@ func (c *memCore) release() {
 		c.handle = 0
 	}
 	c.pinner.Unpin()
+	if c.base != nil {
+		c.base.release()
+		c.base = nil
+	}
 }
 
 // transferErr builds the error of a read, write or fill, attaching the
 // fault address, code and Go cause; it re-raises a callback panic.
 func (c *memCore) transferErr(op string, s C.pr_status, t *C.pr_transfer) error {
+	c.rethrowDirty()
 	if s == C.PR_OK {
 		return nil
 	}
 	e := &Error{Op: op, Status: Status(s)}
 	if s == C.PR_ERR_MEMORY {
-		e.GPA = uint64(t.fault_gpa)
-		e.Code = int(t.fault_code)
-		if c.gm != nil && isToken(e.Code) {
-			if v, ok := c.gm.causes.LoadAndDelete(e.Code); ok {
-				if p, isPanic := v.(*callbackPanic); isPanic {
-					panic(p.value)
-				}
-				e.Err = v.(error)
-			}
-		}
+		c.fault(e, uint64(t.fault_gpa), int(t.fault_code))
 	}
 	return e
 }
 
-// Memory is guest memory that ranges read from and write to.
+// fault records a memory fault in e: its address, its code and, for a
+// code the binding handed out, the Go error behind it. A callback panic
+// behind the code is re-raised here, on the goroutine that called C.
+func (c *memCore) fault(e *Error, gpa uint64, code int) {
+	e.GPA, e.Code = gpa, code
+	if c.gm == nil || !isToken(code) {
+		return
+	}
+	if v, ok := c.gm.causes.LoadAndDelete(code); ok {
+		if p, isPanic := v.(*callbackPanic); isPanic {
+			panic(p.value)
+		}
+		e.Err = v.(error)
+	}
+}
+
+// Memory is guest memory that ranges read from and write to (pr_memory):
+// Go memory ([NewMemory]), Go byte slices ([NewMappedMemory]), or either of
+// those logging the pages written ([Memory.WithDirtyBitmap],
+// [Memory.WithDirtyFunc]). It is also an io.ReaderAt and io.WriterAt over
+// guest physical addresses.
 type Memory struct {
 	mu   sync.RWMutex
 	core *memCore // nil once closed
@@ -254,6 +312,64 @@ func (m *Memory) rlock() (*memCore, error) {
 	}
 	return m.core, nil
 }
+
+// gpaArg converts an io.ReaderAt offset to a guest address; negative
+// offsets are refused with StatusInvalidArgument.
+func gpaArg(op string, off int64) (C.uint64_t, error) {
+	if off < 0 {
+		return 0, &Error{Op: op, Status: StatusInvalidArgument}
+	}
+	return C.uint64_t(off), nil
+}
+
+// ReadAt reads len(p) bytes at guest physical address gpa into p, in one
+// access (pr_memory_read): for structures a device reads by address, such
+// as a virtqueue's rings. It implements io.ReaderAt with the guest address
+// as the offset (addresses from 2^63 up are not reachable this way).
+//
+// All or nothing: n is len(p) on success and 0 on failure, when the error
+// is an *Error with StatusMemory, the GPA and the code. With mapped memory,
+// a read of 1, 2, 4 or 8 bytes at an address aligned to its size is one
+// load.
+func (m *Memory) ReadAt(p []byte, gpa int64) (n int, err error) {
+	const op = "pr_memory_read"
+	addr, err := gpaArg(op, gpa)
+	if err != nil {
+		return 0, err
+	}
+	core, err := m.rlock()
+	if err != nil {
+		return 0, err
+	}
+	defer m.mu.RUnlock()
+	var t C.pr_transfer
+	s := C.pr_memory_read(core.ptr, addr, bufPtr(p), C.size_t(len(p)), &t)
+	return int(t.done), core.transferErr(op, s, &t)
+}
+
+// WriteAt writes p at guest physical address gpa in one access
+// (pr_memory_write), all or nothing as ReadAt; a dirty log records it. It
+// implements io.WriterAt with the guest address as the offset.
+func (m *Memory) WriteAt(p []byte, gpa int64) (n int, err error) {
+	const op = "pr_memory_write"
+	addr, err := gpaArg(op, gpa)
+	if err != nil {
+		return 0, err
+	}
+	core, err := m.rlock()
+	if err != nil {
+		return 0, err
+	}
+	defer m.mu.RUnlock()
+	var t C.pr_transfer
+	s := C.pr_memory_write(core.ptr, addr, bufPtr(p), C.size_t(len(p)), &t)
+	return int(t.done), core.transferErr(op, s, &t)
+}
+
+var (
+	_ io.ReaderAt = (*Memory)(nil)
+	_ io.WriterAt = (*Memory)(nil)
+)
 
 // hostSlices maps C iovecs of a mapped memory back to sub-slices of the
 // regions' Go slices (split where they cross from one slice to another).

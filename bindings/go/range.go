@@ -2,13 +2,12 @@ package pagedrange
 
 /*
 #include <stdlib.h>
-#include "pagedrange.h"
+#include <pagedrange.h>
 */
 import "C"
 
 import (
 	"runtime"
-	"sync"
 	"unsafe"
 )
 
@@ -26,12 +25,11 @@ func (a AddressRange) Len() uint64 { return a.End - a.Start }
 // All methods are safe for concurrent use; Skip, Truncate and Close are
 // serialized against the others.
 type Range struct {
-	mu  sync.RWMutex
-	ptr *C.pr_range // nil once closed
+	shared[*C.pr_range]
 }
 
 func newRange(p *C.pr_range) *Range {
-	r := &Range{ptr: p}
+	r := &Range{shared[*C.pr_range]{ptr: p}}
 	runtime.SetFinalizer(r, (*Range).Close)
 	return r
 }
@@ -65,12 +63,7 @@ func (r *Range) rlock() (*C.pr_range, error) {
 	if r == nil {
 		return nil, ErrClosed
 	}
-	r.mu.RLock()
-	if r.ptr == nil {
-		r.mu.RUnlock()
-		return nil, ErrClosed
-	}
-	return r.ptr, nil
+	return r.shared.rlock()
 }
 
 // wlock locks r exclusively and returns its C handle; the caller must Unlock.
@@ -78,25 +71,13 @@ func (r *Range) wlock() (*C.pr_range, error) {
 	if r == nil {
 		return nil, ErrClosed
 	}
-	r.mu.Lock()
-	if r.ptr == nil {
-		r.mu.Unlock()
-		return nil, ErrClosed
-	}
-	return r.ptr, nil
+	return r.shared.wlock()
 }
 
 // Close frees the handle. Ranges derived from it and cursors over it stay
 // valid. Closing twice is harmless.
 func (r *Range) Close() error {
-	if r == nil {
-		return nil
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ptr != nil {
-		C.pr_range_free(r.ptr)
-		r.ptr = nil
+	if r != nil && r.close(func(p *C.pr_range) { C.pr_range_free(p) }) {
 		runtime.SetFinalizer(r, nil)
 	}
 	return nil
@@ -333,11 +314,11 @@ func (r *Range) Fill(mem *Memory, value byte, n int) (int, error) {
 // in window order (usable as net.Buffers or for readv/writev). covered is
 // n on success. If a run is not mapped the error is StatusMemory and
 // covered is the number of bytes before it. A callback memory gives
-// StatusInvalidArgument.
+// StatusInvalidArgument. A memory logging dirty pages marks the pages the
+// slices cover (the IO through them is invisible to the library).
 func (r *Range) IOVecs(mem *Memory, n int) (bufs [][]byte, covered int, err error) {
 	const op = "pr_range_iovecs"
-	sz, err := sizeArg(op, n)
-	if err != nil {
+	if _, err := sizeArg(op, n); err != nil {
 		return nil, 0, err
 	}
 	rp, err := r.rlock()
@@ -350,36 +331,46 @@ func (r *Range) IOVecs(mem *Memory, n int) (bufs [][]byte, covered int, err erro
 		return nil, 0, err
 	}
 	defer mem.mu.RUnlock()
-	return iovecs(op, core, func(iov *C.struct_iovec, capacity C.size_t, count, covered *C.size_t) C.pr_status {
-		return C.pr_range_iovecs(rp, core.ptr, sz, iov, capacity, count, covered)
+	return iovecs(op, core, n, false, func(n C.size_t, iov *C.struct_iovec, capacity C.size_t, count, covered *C.size_t) C.pr_status {
+		return C.pr_range_iovecs(rp, core.ptr, n, iov, capacity, count, covered)
 	})
 }
 
-// iovecs calls f with a growing C array until every entry fits. The array
-// is C memory because C stores (pinned) Go pointers into it.
-func iovecs(op string, core *memCore, f func(*C.struct_iovec, C.size_t, *C.size_t, *C.size_t) C.pr_status) ([][]byte, int, error) {
-	capacity := 16
+// iovecs exports the host pieces of n bytes through f (pr_range_iovecs or
+// a sibling), as sub-slices of the mapped regions. The array is C memory
+// because C stores (pinned) Go pointers into it. When it is too short, a
+// cursor (moves) has advanced past what was exported, so the export goes on
+// with the rest; a range or buffer is exported again with a larger array.
+// On StatusMemory, covered counts the bytes before the unmapped run and
+// bufs what a cursor exported before the call that met it.
+func iovecs(op string, core *memCore, n int, moves bool, f func(n C.size_t, iov *C.struct_iovec, capacity C.size_t, count, covered *C.size_t) C.pr_status) (bufs [][]byte, covered int, err error) {
+	defer core.rethrowDirty()
+	capacity := min(n/PageSize+2, 1024)
 	for {
 		arr := (*C.struct_iovec)(C.calloc(C.size_t(capacity), C.size_t(unsafe.Sizeof(C.struct_iovec{}))))
 		if arr == nil {
-			return nil, 0, &Error{Op: op, Status: StatusAllocation}
+			return bufs, covered, &Error{Op: op, Status: StatusAllocation}
 		}
-		var count, covered C.size_t
-		s := f(arr, C.size_t(capacity), &count, &covered)
-		var bufs [][]byte
-		if s == C.PR_OK {
-			bufs = core.hostSlices(unsafe.Slice(arr, int(count)))
+		var count, done C.size_t
+		s := f(C.size_t(n-covered), arr, C.size_t(capacity), &count, &done)
+		if s == C.PR_OK || (s == C.PR_ERR_BUFFER_TOO_SMALL && moves) {
+			bufs = append(bufs, core.hostSlices(unsafe.Slice(arr, int(count)))...)
 		}
 		C.free(unsafe.Pointer(arr))
 		switch s {
 		case C.PR_OK:
-			return bufs, int(covered), nil
+			return bufs, covered + int(done), nil
 		case C.PR_ERR_BUFFER_TOO_SMALL:
-			capacity *= 2
+			if moves {
+				covered += int(done)
+			}
+			if !moves || done == 0 {
+				capacity *= 2
+			}
 		case C.PR_ERR_MEMORY:
-			return nil, int(covered), &Error{Op: op, Status: StatusMemory}
+			return bufs, covered + int(done), &Error{Op: op, Status: StatusMemory}
 		default:
-			return nil, 0, statusErr(op, s)
+			return bufs, covered, statusErr(op, s)
 		}
 	}
 }

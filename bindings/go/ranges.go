@@ -1,25 +1,23 @@
 package pagedrange
 
 /*
-#include "pagedrange.h"
+#include <pagedrange.h>
 */
 import "C"
 
 import (
 	"runtime"
-	"sync"
 )
 
 // Ranges is a list of ranges read and written as one logical buffer
 // (pr_ranges). All methods are safe for concurrent use; Skip, Truncate,
 // Push and Close are serialized against the others.
 type Ranges struct {
-	mu  sync.RWMutex
-	ptr *C.pr_ranges // nil once closed
+	shared[*C.pr_ranges]
 }
 
 func newRanges(p *C.pr_ranges) *Ranges {
-	rs := &Ranges{ptr: p}
+	rs := &Ranges{shared[*C.pr_ranges]{ptr: p}}
 	runtime.SetFinalizer(rs, (*Ranges).Close)
 	return rs
 }
@@ -63,37 +61,20 @@ func (rs *Ranges) rlock() (*C.pr_ranges, error) {
 	if rs == nil {
 		return nil, ErrClosed
 	}
-	rs.mu.RLock()
-	if rs.ptr == nil {
-		rs.mu.RUnlock()
-		return nil, ErrClosed
-	}
-	return rs.ptr, nil
+	return rs.shared.rlock()
 }
 
 func (rs *Ranges) wlock() (*C.pr_ranges, error) {
 	if rs == nil {
 		return nil, ErrClosed
 	}
-	rs.mu.Lock()
-	if rs.ptr == nil {
-		rs.mu.Unlock()
-		return nil, ErrClosed
-	}
-	return rs.ptr, nil
+	return rs.shared.wlock()
 }
 
 // Close frees the handle. Ranges obtained from it and cursors over it stay
 // valid. Closing twice is harmless.
 func (rs *Ranges) Close() error {
-	if rs == nil {
-		return nil
-	}
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if rs.ptr != nil {
-		C.pr_ranges_free(rs.ptr)
-		rs.ptr = nil
+	if rs != nil && rs.close(func(p *C.pr_ranges) { C.pr_ranges_free(p) }) {
 		runtime.SetFinalizer(rs, nil)
 	}
 	return nil
@@ -256,11 +237,11 @@ func (rs *Ranges) Fill(mem *Memory, value byte, n int) (int, error) {
 	return int(t.done), core.transferErr(op, s, &t)
 }
 
-// IOVecs is Range.IOVecs for the whole buffer, window by window.
+// IOVecs is Range.IOVecs for the whole buffer, window by window (pieces of
+// consecutive windows merge when they touch in host memory).
 func (rs *Ranges) IOVecs(mem *Memory, n int) (bufs [][]byte, covered int, err error) {
 	const op = "pr_ranges_iovecs"
-	sz, err := sizeArg(op, n)
-	if err != nil {
+	if _, err := sizeArg(op, n); err != nil {
 		return nil, 0, err
 	}
 	rp, err := rs.rlock()
@@ -273,8 +254,8 @@ func (rs *Ranges) IOVecs(mem *Memory, n int) (bufs [][]byte, covered int, err er
 		return nil, 0, err
 	}
 	defer mem.mu.RUnlock()
-	return iovecs(op, core, func(iov *C.struct_iovec, capacity C.size_t, count, covered *C.size_t) C.pr_status {
-		return C.pr_ranges_iovecs(rp, core.ptr, sz, iov, capacity, count, covered)
+	return iovecs(op, core, n, false, func(n C.size_t, iov *C.struct_iovec, capacity C.size_t, count, covered *C.size_t) C.pr_status {
+		return C.pr_ranges_iovecs(rp, core.ptr, n, iov, capacity, count, covered)
 	})
 }
 

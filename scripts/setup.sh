@@ -58,6 +58,10 @@ command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 # readelf and nm (scripts/check-abi.sh)
 { command -v readelf >/dev/null 2>&1 && command -v nm >/dev/null 2>&1; } || missing+=(binutils)
+# abidw and abidiff (scripts/check-abi.sh compares the ABI with its
+# baseline), and python3 (scripts/abi-dump.sh, the check's self-test)
+{ command -v abidw >/dev/null 2>&1 && command -v abidiff >/dev/null 2>&1; } || missing+=(abigail-tools)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if [ "${#missing[@]}" -gt 0 ]; then
     log "installing ${missing[*]}"
     apt_install "${missing[@]}" || { log "apt-get install ${missing[*]} failed"; exit 1; }

@@ -18,7 +18,11 @@
 #                 (installs QEMU and a guest kernel via scripts/vm/setup.sh)
 #   build-asan    CMake into build-asan/ with PR_SANITIZE=ON (ASan + UBSan)
 #   ctest-asan    ctest in build-asan/
-#   check-abi     SONAME, pr_-only exports, header compiles as C11 and C++17
+#   check-abi     scripts/check-abi.sh: SONAME, pr_-only exports, each in a
+#                 version node of abi/pagedrange.map, header compiles as C11
+#                 and C++17, and abidiff against the ABI baseline
+#                 abi/pagedrange.abi (added functions pass, any other
+#                 change fails)
 #   matrix-doc    docs/bad-input-matrix.md is the table c-tests/test_matrix.c runs
 #   packaging     scripts/test-packaging.sh: cmake --install into a temporary
 #                 prefix; an out-of-tree consumer via find_package and pkg-config

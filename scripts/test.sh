@@ -7,8 +7,9 @@
 #   doc           cargo doc --no-deps with rustdoc warnings denied
 #   header        scripts/check-header.sh: committed include/pagedrange.h is
 #                 what build.rs generates, and every function is documented
-#   publish       cargo publish --dry-run of the Rust crate (core/): it
-#                 packages and builds alone, as crates.io users get it
+#   publish       cargo publish --workspace --dry-run: both crates
+#                 (pagedrange in core/, pagedrange-ffi) package and build
+#                 from their packages alone, as crates.io users get them
 #   build         CMake into build/ (cargo release build, C/C++ tests, demo)
 #   ctest         ctest in build/ (each test also under valgrind memcheck)
 #   vhost-blk     tests/vhost-blk/run.sh: the vhost-user-blk device
@@ -112,7 +113,7 @@ run_stage clippy cargo clippy --all-targets -- -D warnings
 run_stage cargo-test cargo test --no-fail-fast
 run_stage doc env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 run_stage header scripts/check-header.sh
-run_stage publish cargo publish --dry-run --quiet --allow-dirty -p pagedrange
+run_stage publish cargo publish --workspace --dry-run --quiet --allow-dirty
 
 # Every C test also runs under valgrind memcheck (setup.sh installs it).
 run_stage build stage_build build -DPR_VALGRIND=ON

@@ -95,6 +95,12 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+/// The examples of the crate's README (core/README.md, the crate's page on
+/// crates.io), compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 // Modules defining macros come first: `span` (`narrowing!`) and `cursor`
 // (`transfer_methods!`).
 #[macro_use]

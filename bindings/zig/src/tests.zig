@@ -5,6 +5,7 @@
 //! what each call should do.
 
 const std = @import("std");
+const builtin = @import("builtin");
 const pr = @import("pagedrange");
 
 const testing = std.testing;
@@ -205,6 +206,11 @@ fn expectTransfer(t: pr.Transfer, done: usize, fault_gpa: u64, fault_code: c_int
     try expectEqual(fault_code, t.fault_code);
 }
 
+/// The `fault_code` of one of the library's own faults.
+fn faultCode(f: pr.FaultCode) c_int {
+    return @intFromEnum(f);
+}
+
 fn sample() !pr.Range {
     return pr.Range.init(&GPNS, OFF, LEN);
 }
@@ -215,35 +221,147 @@ fn sample() !pr.Range {
 
 test "every declaration of the wrapper compiles" {
     std.testing.refAllDecls(pr);
-    inline for (.{ pr.Memory, pr.SliceRam, pr.Range, pr.Ranges, pr.Reader, pr.Writer }) |T|
+    inline for (.{ pr.FaultCode, pr.Memory, pr.SliceRam, pr.Range, pr.Ranges, pr.Builder, pr.Reader, pr.Writer, pr.ChainRule, pr.ChainWalker }) |T|
         std.testing.refAllDecls(T);
 }
 
-test "every pr_status maps to its error and back" {
-    const cases = [_]struct { code: pr.Status, err: pr.Error }{
-        .{ .code = pr.c.PR_ERR_NULL_ARGUMENT, .err = error.NullArgument },
-        .{ .code = pr.c.PR_ERR_OUT_OF_RANGE, .err = error.OutOfRange },
-        .{ .code = pr.c.PR_ERR_INVALID_GPN, .err = error.InvalidGpn },
-        .{ .code = pr.c.PR_ERR_MEMORY, .err = error.Memory },
-        .{ .code = pr.c.PR_ERR_BUFFER_TOO_SMALL, .err = error.BufferTooSmall },
-        .{ .code = pr.c.PR_ERR_INVALID_ARGUMENT, .err = error.InvalidArgument },
-        .{ .code = pr.c.PR_ERR_ALLOCATION, .err = error.Allocation },
-        .{ .code = pr.c.PR_ERR_PANIC, .err = error.Panic },
-    };
-    try pr.check(pr.c.PR_OK);
-    const unknown = pr.statusStr(9);
-    for (cases, 1..) |case, i| {
-        try expectEqual(@as(pr.Status, @intCast(i)), case.code); // codes 1..8, none skipped
-        try expectError(case.err, pr.check(case.code));
-        try expectEqual(@as(?pr.Status, case.code), pr.statusOf(case.err));
-        const s = pr.statusStr(case.code);
-        try expect(s.len > 0);
-        try expect(!std.mem.eql(u8, s, unknown));
+// ---------------------------------------------------------------------------
+// The binding against the header: these read the header's declarations as
+// translate-c gives them (`pr.c`), so a function, status or rule added to
+// the header fails them until the binding has it.
+// ---------------------------------------------------------------------------
+
+/// The header's declarations whose names start with `prefix`: its
+/// functions (`want_fn`) or its other values (the #define constants).
+fn headerNames(comptime prefix: []const u8, comptime want_fn: bool) []const []const u8 {
+    comptime {
+        @setEvalBranchQuota(1_000_000);
+        var names: []const []const u8 = &.{};
+        for (@typeInfo(pr.c).@"struct".decls) |d| {
+            if (!std.mem.startsWith(u8, d.name, prefix)) continue;
+            const T = @TypeOf(@field(pr.c, d.name));
+            if (T == type) continue; // a struct or typedef
+            if ((@typeInfo(T) == .@"fn") == want_fn) names = names ++ .{d.name};
+        }
+        return names;
     }
-    try expectError(error.UnknownStatus, pr.check(9));
-    try expectError(error.UnknownStatus, pr.check(std.math.maxInt(pr.Status)));
+}
+
+fn isIdentChar(ch: u8) bool {
+    return std.ascii.isAlphanumeric(ch) or ch == '_';
+}
+
+/// Whether Zig `source` names `c.<name>` (a call, or the function passed to
+/// a helper) outside `//` comments.
+fn referencesC(source: []const u8, name: []const u8) bool {
+    var lines = std.mem.splitScalar(u8, source, '\n');
+    while (lines.next()) |line| {
+        const code = line[0 .. std.mem.indexOf(u8, line, "//") orelse line.len];
+        var at: usize = 0;
+        while (std.mem.indexOfPos(u8, code, at, "c.")) |i| : (at = i + 2) {
+            if (i > 0 and isIdentChar(code[i - 1])) continue; // abc.name
+            const rest = code[i + 2 ..];
+            if (std.mem.startsWith(u8, rest, name) and (rest.len == name.len or !isIdentChar(rest[name.len])))
+                return true;
+        }
+    }
+    return false;
+}
+
+test "the header scan sees functions and constants, and the reference scan can fail" {
+    const fns = comptime headerNames("pr_", true);
+    const has = struct {
+        fn f(list: []const []const u8, name: []const u8) bool {
+            for (list) |n| if (std.mem.eql(u8, n, name)) return true;
+            return false;
+        }
+    }.f;
+    try expect(has(fns, "pr_range_new") and has(fns, "pr_version") and has(fns, "pr_chain_walker_walk"));
+    try expect(!has(fns, "pr_range") and !has(fns, "pr_status")); // types
+    const errs = comptime headerNames("PR_ERR_", false);
+    try expect(has(errs, "PR_ERR_NULL_ARGUMENT") and !has(errs, "PR_OK"));
+
+    try expect(referencesC("    try check(c.pr_range_new(p, n, &out));", "pr_range_new"));
+    try expect(referencesC("fill(c.pr_range_address_ranges, h, buf)", "pr_range_address_ranges"));
+    try expect(referencesC("x\n    return c.pr_version;\n", "pr_version"));
+    try expect(!referencesC("// c.pr_range_new(p)", "pr_range_new"));
+    try expect(!referencesC("x = 1; // see c.pr_range_new", "pr_range_new"));
+    try expect(!referencesC("c.pr_range_newer(p)", "pr_range_new"));
+    try expect(!referencesC("abc.pr_range_new(p)", "pr_range_new"));
+    try expect(!referencesC("pr_range_new(p)", "pr_range_new"));
+}
+
+test "the binding calls every function of the header" {
+    const source = @embedFile("pagedrange.zig");
+    var missing: usize = 0;
+    inline for (comptime headerNames("pr_", true)) |name| {
+        if (!referencesC(source, name)) {
+            std.debug.print("src/pagedrange.zig does not wrap {s}\n", .{name});
+            missing += 1;
+        }
+    }
+    try expectEqual(@as(usize, 0), missing);
+}
+
+test "every PR_ERR_* code of the header has its own error, and every error its code" {
+    const names = comptime headerNames("PR_ERR_", false);
+    var errs: [names.len]pr.Error = undefined;
+    inline for (names, 0..) |name, i| {
+        const code: pr.Status = @field(pr.c, name);
+        errs[i] = if (pr.check(code)) |_| return error.TestUnexpectedResult else |e| e;
+        if (errs[i] == error.UnknownStatus) {
+            std.debug.print("{s} ({d}) has no error in pr.Error\n", .{ name, code });
+            return error.TestUnexpectedResult;
+        }
+        try expectEqual(@as(?pr.Status, code), pr.statusOf(errs[i]));
+        try expect(!std.mem.eql(u8, pr.statusStr(code), pr.statusStr(std.math.maxInt(pr.Status))));
+        for (errs[0..i]) |prev| try expect(prev != errs[i]);
+    }
+    // And back: each error but UnknownStatus stands for a code of the header.
+    inline for (@typeInfo(pr.Error).error_set.?) |e| {
+        const err = @field(pr.Error, e.name);
+        if (err != error.UnknownStatus) {
+            const code = pr.statusOf(err) orelse return error.TestUnexpectedResult;
+            try expect(std.mem.indexOfScalar(pr.Error, &errs, err) != null);
+            try expectError(err, pr.check(code));
+        }
+    }
+    try expectEqual(names.len + 1, @typeInfo(pr.Error).error_set.?.len);
+
+    try pr.check(pr.c.PR_OK);
     try expectEqual(@as(?pr.Status, null), pr.statusOf(error.UnknownStatus));
-    try expect(!std.mem.eql(u8, pr.statusStr(pr.c.PR_OK), unknown));
+    try expectError(error.UnknownStatus, pr.check(std.math.maxInt(pr.Status)));
+    try expectError(error.UnknownStatus, pr.check(names.len + 1000));
+}
+
+/// Every header constant starting with `prefix` is the value of a tag of
+/// `E`, and every tag's value is one of them.
+fn expectEnumIsHeader(comptime E: type, comptime prefix: []const u8) !void {
+    const names = comptime headerNames(prefix, false);
+    const tags = @typeInfo(E).@"enum".fields;
+    inline for (names) |name| {
+        if (std.enums.tagName(E, @enumFromInt(@field(pr.c, name))) == null) {
+            std.debug.print("{s} has no tag in {s}\n", .{ name, @typeName(E) });
+            return error.TestUnexpectedResult;
+        }
+    }
+    inline for (tags) |tag| {
+        var found = false;
+        inline for (names) |name| found = found or @field(pr.c, name) == tag.value;
+        if (!found) {
+            std.debug.print("{s}.{s} is no {s}* constant of the header\n", .{ @typeName(E), tag.name, prefix });
+            return error.TestUnexpectedResult;
+        }
+    }
+    try expectEqual(names.len, tags.len);
+}
+
+test "ChainRule and FaultCode have the header's PR_CHAIN_* and PR_FAULT_* values, and only those" {
+    try expectEnumIsHeader(pr.ChainRule, "PR_CHAIN_");
+    try expectEnumIsHeader(pr.FaultCode, "PR_FAULT_");
+    const unknown = pr.ChainRule.describe(@enumFromInt(std.math.maxInt(u32)));
+    inline for (@typeInfo(pr.ChainRule).@"enum".fields) |tag|
+        try expect(!std.mem.eql(u8, @field(pr.ChainRule, tag.name).describe(), unknown));
 }
 
 test "version string matches the header" {
@@ -1033,7 +1151,7 @@ test "mapped memory: transfers and iovecs straight into the slice" {
     var t = garbage();
     var buf: [2 * PS]u8 = undefined;
     try expectError(error.Memory, out.read(mem, &buf, &t));
-    try expectTransfer(t, PS, (PAGES + 3) * PS, -1);
+    try expectTransfer(t, PS, (PAGES + 3) * PS, faultCode(.unmapped));
     try expectError(error.Memory, out.iovecs(mem, 2 * PS, &vecs));
 
     // Bad region tables.
@@ -1052,6 +1170,609 @@ test "iovecs need mapped memory" {
     defer r.deinit();
     var vecs: [4]pr.IoVec = undefined;
     try expectError(error.InvalidArgument, r.iovecs(f.mem, LEN, &vecs));
+}
+
+// ---------------------------------------------------------------------------
+// Memory by address and dirty logging
+// ---------------------------------------------------------------------------
+
+test "memory read and write by address: one access, all or nothing" {
+    const f = try Fixture.create();
+    defer f.destroy();
+    const at: u64 = 5 * PS - 4; // crosses from GPN 4 into GPN 5
+    const src = "virtqueue ring";
+    var t = garbage();
+    f.ram.resetLog();
+    try f.mem.write(at, src, &t);
+    try expectTransfer(t, src.len, 0, 0);
+    try expectLog(&f.ram, .write, &.{.{ at, src.len }});
+    @memcpy(f.ref[at..][0..src.len], src);
+    try f.checkRam();
+
+    var got: [src.len]u8 = undefined;
+    f.ram.resetLog();
+    try f.mem.read(at, &got, &t);
+    try expectTransfer(t, src.len, 0, 0);
+    try expectLog(&f.ram, .read, &.{.{ at, src.len }});
+    try testing.expectEqualStrings(src, &got);
+
+    // A failing access moves nothing, and says where and why.
+    f.ram.fail_gpa = 5 * PS;
+    f.ram.fail_code = 33;
+    t = garbage();
+    try expectError(error.Memory, f.mem.write(at, "0123456789", &t));
+    try expectTransfer(t, 0, at, 33);
+    try f.checkRam();
+    t = garbage();
+    try expectError(error.Memory, f.mem.read(at, &got, &t));
+    try expectTransfer(t, 0, at, 33);
+
+    // Zero bytes: no access at all.
+    f.ram.resetLog();
+    try f.mem.read(at, got[0..0], &t);
+    try f.mem.write(at, "", &t);
+    try expectEqual(@as(usize, 0), f.ram.n_calls);
+
+    // Mapped memory: bytes outside the regions fail before any moves.
+    const bytes = try testing.allocator.alloc(u8, 4 * PS);
+    defer testing.allocator.free(bytes);
+    pattern(bytes, 60);
+    var mapped = try pr.Memory.initMapped(&.{.{ .gpa = 0, .size = 4 * PS, .host = bytes.ptr }});
+    defer mapped.deinit();
+    var word: [8]u8 = undefined;
+    try mapped.read(PS + 8, &word, &t);
+    try expectEqualSlices(u8, bytes[PS + 8 ..][0..8], &word);
+    try mapped.write(2 * PS, "abcdefgh", null);
+    try testing.expectEqualStrings("abcdefgh", bytes[2 * PS ..][0..8]);
+    t = garbage();
+    try expectError(error.Memory, mapped.write(4 * PS - 4, "abcdefgh", &t));
+    try expectTransfer(t, 0, 4 * PS, faultCode(.unmapped));
+    try expect(!std.mem.eql(u8, bytes[4 * PS - 4 ..], "abcd"));
+}
+
+/// The bitmap word with the bits of `gpns` set.
+fn bitsOf(gpns: []const u64) u64 {
+    var w: u64 = 0;
+    for (gpns) |g| w |= @as(u64, 1) << @intCast(g);
+    return w;
+}
+
+fn takeBits(bitmap: *u64) u64 {
+    return @atomicRmw(u64, bitmap, .Xchg, 0, .monotonic);
+}
+
+test "dirty bitmap: written pages are marked, reads mark nothing, untracked pages fail" {
+    const f = try Fixture.create();
+    defer f.destroy();
+    var bitmap: [1]u64 = .{0};
+    try expectError(error.BufferTooSmall, f.mem.withDirtyBitmap(&bitmap, 65));
+    var dm = try f.mem.withDirtyBitmap(&bitmap, 21); // GPNs 0 .. 20
+    defer dm.deinit();
+    var r = try sample();
+    defer r.deinit();
+    var src: [LEN]u8 = undefined;
+    pattern(&src, 70);
+
+    var buf: [LEN]u8 = undefined;
+    try r.read(dm, &buf, null);
+    try expectEqual(@as(u64, 0), takeBits(&bitmap[0]));
+
+    try r.write(dm, src[0 .. RUN0_LEN + 1], null);
+    try expectEqual(bitsOf(&.{ 7, 8, 9, 20 }), takeBits(&bitmap[0]));
+    f.modelWrite(&GPNS, OFF, src[0 .. RUN0_LEN + 1]);
+
+    // GPN 21 is beyond page_count: its run fails before a byte of it moves.
+    var t = garbage();
+    try expectError(error.Memory, r.write(dm, &src, &t));
+    try expectTransfer(t, RUN0_LEN, RUN1, faultCode(.untracked));
+    try expectEqual(bitsOf(&.{ 7, 8, 9 }), takeBits(&bitmap[0]));
+    f.modelWrite(&GPNS, OFF, src[0..RUN0_LEN]);
+    try f.checkRam();
+
+    // Fills and writes by address are logged too; the memory under the
+    // log still works on its own, without logging.
+    try r.fill(dm, 0x3C, 10, null);
+    try dm.write(2 * PS + 5, "x", null);
+    try expectEqual(bitsOf(&.{ 7, 2 }), takeBits(&bitmap[0]));
+    try r.write(f.mem, &src, null);
+    try expectEqual(@as(u64, 0), takeBits(&bitmap[0]));
+}
+
+/// Records the runs a dirty callback reports.
+const DirtyRecorder = struct {
+    runs: [16][2]u64 = undefined,
+    n: usize = 0,
+
+    pub fn dirty(self: *DirtyRecorder, gpa: u64, len: usize) void {
+        self.runs[self.n] = .{ gpa, len };
+        self.n += 1;
+    }
+
+    fn take(self: *DirtyRecorder) []const [2]u64 {
+        defer self.n = 0;
+        return self.runs[0..self.n];
+    }
+};
+
+test "dirty callback: exactly the runs written, never a failed one" {
+    const f = try Fixture.create();
+    defer f.destroy();
+    var rec: DirtyRecorder = .{};
+    var dm = try f.mem.withDirtyCallback(&rec);
+    defer dm.deinit();
+    var r = try sample();
+    defer r.deinit();
+    var src: [LEN]u8 = undefined;
+    pattern(&src, 71);
+
+    try r.write(dm, &src, null);
+    try expectEqualSlices([2]u64, &ALL_RUNS, rec.take());
+    try r.read(dm, &src, null);
+    try expectEqual(@as(usize, 0), rec.take().len);
+
+    f.ram.fail_gpa = RUN2;
+    f.ram.fail_code = 5;
+    try expectError(error.Memory, r.fill(dm, 0, LEN, null));
+    try expectEqualSlices([2]u64, ALL_RUNS[0..2], rec.take());
+    try dm.write(9, "ab", null);
+    try expectEqualSlices([2]u64, &.{.{ 9, 2 }}, rec.take());
+
+    // Loggers stack: both see the write.
+    var bitmap: [1]u64 = .{0};
+    var both = try dm.withDirtyBitmap(&bitmap, 64);
+    defer both.deinit();
+    try both.write(3 * PS, "z", null);
+    try expectEqualSlices([2]u64, &.{.{ 3 * PS, 1 }}, rec.take());
+    try expectEqual(bitsOf(&.{3}), takeBits(&bitmap[0]));
+}
+
+test "fault recovery: guest memory vanishing under a transfer fails it, not the process" {
+    pr.installFaultRecovery() catch |err| {
+        // Recovery exists only on x86-64 Linux.
+        if (err == error.Unsupported and !(builtin.cpu.arch == .x86_64 and builtin.os.tag == .linux))
+            return error.SkipZigTest;
+        return err;
+    };
+    try pr.installFaultRecovery(); // idempotent
+    const under_valgrind = std.valgrind.runningOnValgrind() != 0;
+
+    // Guest RAM as a vhost-user frontend shares it: a memfd, mapped shared.
+    const posix = std.posix;
+    const fd = try posix.memfd_create("pagedrange-zig-test", 0);
+    defer posix.close(fd);
+    try posix.ftruncate(fd, 4 * PS);
+    const host = try posix.mmap(null, 4 * PS, posix.PROT.READ | posix.PROT.WRITE, .{ .TYPE = .SHARED }, fd, 0);
+    defer posix.munmap(host);
+    const base: u64 = 0x100000;
+    var mem = try pr.Memory.initMapped(&.{.{ .gpa = base, .size = 4 * PS, .host = host.ptr }});
+    defer mem.deinit();
+    const g = base / PS;
+    var r = try pr.Range.init(&.{ g, g + 1, g + 2, g + 3 }, 100, 4 * PS - 100);
+    defer r.deinit();
+    var src: [4 * PS - 100]u8 = undefined;
+    pattern(&src, 90);
+    try r.write(mem, &src, null);
+
+    // The file loses pages 2 and 3: copying them raises SIGBUS. Under
+    // valgrind a copy or fill stopped inside `rep movsb`/`rep stosb`
+    // reports one byte more than it moved (the emulated instruction's
+    // registers at the fault are not the CPU's), so the exact counts are
+    // checked in the native run only.
+    try posix.ftruncate(fd, 2 * PS);
+    const cut = base + 2 * PS;
+    const before_cut = 2 * PS - 100;
+    var got: [4 * PS - 100]u8 = undefined;
+    var t = garbage();
+    try expectError(error.Memory, r.read(mem, &got, &t));
+    try expectEqual(pr.FaultCode.sigbus, pr.FaultCode.of(t));
+    try expectEqual(cut, t.fault_gpa);
+    if (!under_valgrind) try expectEqual(before_cut, t.done);
+    try expectEqualSlices(u8, src[0..before_cut], got[0..before_cut]);
+    t = garbage();
+    try expectError(error.Memory, r.fill(mem, 0xEE, r.len(), &t));
+    try expectEqual(pr.FaultCode.sigbus, pr.FaultCode.of(t));
+    try expectEqual(cut, t.fault_gpa);
+    if (!under_valgrind) try expectEqual(before_cut, t.done);
+
+    // A cursor advances by exactly the bytes done.
+    var rd = try r.reader(mem);
+    defer rd.deinit();
+    try expectError(error.Memory, rd.read(&got, &t));
+    try expectEqual(r.len() - t.done, rd.remaining());
+    if (!under_valgrind) try expectEqual(2 * PS, rd.remaining());
+
+    // The next transfers work: the pages before the cut, and all of them
+    // once the file grows back (with zeros).
+    try r.read(mem, got[0..before_cut], &t);
+    try expect(std.mem.allEqual(u8, got[0..before_cut], 0xEE));
+    try posix.ftruncate(fd, 4 * PS);
+    const left = rd.remaining();
+    try rd.read(got[0..left], &t);
+    try expect(std.mem.allEqual(u8, got[0..left], 0));
+
+    // A protected page raises SIGSEGV. Natively only: valgrind's memcheck
+    // reports the access itself as an error.
+    if (!under_valgrind) {
+        const page1: []align(std.heap.page_size_min) u8 = @alignCast(host[PS .. 2 * PS]);
+        try posix.mprotect(page1, posix.PROT.NONE);
+        defer posix.mprotect(page1, posix.PROT.READ | posix.PROT.WRITE) catch unreachable;
+        t = garbage();
+        try expectError(error.Memory, r.write(mem, &src, &t));
+        try expectTransfer(t, PS - 100, base + PS, faultCode(.sigsegv));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Cursors: limits, reset, release, iovecs
+// ---------------------------------------------------------------------------
+
+test "cursor limit: a cursor over the next bytes, the parent past them" {
+    const f = try Fixture.create();
+    defer f.destroy();
+    var r = try sample();
+    defer r.deinit();
+    var src: [LEN]u8 = undefined;
+    pattern(&src, 80);
+    try r.write(f.mem, &src, null);
+    f.modelWrite(&GPNS, OFF, &src);
+
+    // header (16) | data (5000) | the rest
+    var rd = try r.reader(f.mem);
+    defer rd.deinit();
+    var got: [LEN]u8 = undefined;
+    try rd.read(got[0..16], null);
+    try expectError(error.OutOfRange, rd.limit(LEN - 16 + 1));
+    try expectEqual(LEN - 16, rd.remaining());
+    var data = try rd.limit(5000);
+    defer data.deinit();
+    try expectEqual(@as(usize, 5000), data.remaining());
+    try expectEqual(LEN - 5016, rd.remaining());
+    try data.read(got[16..5016], null);
+    try expectError(error.OutOfRange, data.read(got[0..1], null));
+    try rd.read(got[5016..], null);
+    try expectEqualSlices(u8, &src, &got);
+
+    // The writer side, with skip.
+    var w = try r.writer(f.mem);
+    defer w.deinit();
+    try w.skip(10);
+    try expectError(error.OutOfRange, w.skip(LEN));
+    var part = try w.limit(100);
+    try expectEqual(LEN - 110, w.remaining());
+    try part.fill(0x77, 100, null);
+    try expectError(error.OutOfRange, part.fill(0x77, 1, null));
+    part.deinit(); // the parent does not need it
+    try w.write(src[0..5], null);
+    f.modelFill(&GPNS, OFF + 10, 0x77, 100);
+    f.modelWrite(&GPNS, OFF + 110, src[0..5]);
+    try f.checkRam();
+}
+
+test "cursor reset and release; finishInto refills a buffer the cursors let go" {
+    const f = try Fixture.create();
+    defer f.destroy();
+    var b = try pr.Builder.init(null);
+    defer b.deinit();
+    try b.push(40 * PS + 10, 100, null);
+    var rs = try b.finish();
+    defer rs.deinit();
+    var rd = try rs.reader(f.mem);
+    defer rd.deinit();
+    var w = try rs.writer(f.mem);
+    defer w.deinit();
+
+    // The cursors share the buffer, so finishInto gives `rs` new windows
+    // and the cursors keep the old ones.
+    try b.clear();
+    try b.push(50 * PS, 30, null);
+    try b.finishInto(&rs);
+    try expectEqual(@as(usize, 30), rs.len());
+    try expectEqual(@as(usize, 100), rd.remaining());
+    try expectEqual(@as(usize, 100), w.remaining());
+
+    rd.release();
+    w.release();
+    try expectEqual(@as(usize, 0), rd.remaining());
+    try expectEqual(@as(usize, 0), w.remaining());
+    var one: [1]u8 = undefined;
+    try expectError(error.OutOfRange, rd.read(&one, null));
+    try expectError(error.OutOfRange, w.write("x", null));
+
+    try rd.resetRanges(rs);
+    try w.resetRanges(rs);
+    try expectEqual(@as(usize, 30), rd.remaining());
+    try w.write("new window", null);
+    @memcpy(f.ref[50 * PS ..][0..10], "new window");
+    try f.checkRam();
+    var got: [30]u8 = undefined;
+    try rd.read(&got, null);
+    try expectEqualSlices(u8, f.ref[50 * PS ..][0..30], &got);
+
+    var r = try sample();
+    defer r.deinit();
+    try rd.reset(r);
+    try w.reset(r);
+    try expectEqual(LEN, rd.remaining());
+    try expectEqual(LEN, w.remaining());
+    try w.fill(0x5A, 3, null);
+    try rd.read(got[0..3], null);
+    try expectEqualSlices(u8, &.{ 0x5A, 0x5A, 0x5A }, got[0..3]);
+}
+
+test "cursor iovecs in mapped memory; exported writer iovecs are logged" {
+    const bytes = try testing.allocator.alloc(u8, PAGES * PS);
+    defer testing.allocator.free(bytes);
+    var mem = try pr.Memory.initMapped(&.{.{ .gpa = 0, .size = PAGES * PS, .host = bytes.ptr }});
+    defer mem.deinit();
+    var bitmap: [1]u64 = .{0};
+    var dm = try mem.withDirtyBitmap(&bitmap, 64);
+    defer dm.deinit();
+    var r = try sample();
+    defer r.deinit();
+    var vecs: [2]pr.IoVec = undefined;
+
+    var rd = try r.reader(dm);
+    defer rd.deinit();
+    const first = try rd.iovecs(LEN, &vecs); // 3 runs, room for 2
+    try expect(!first.complete);
+    try expectEqual(RUN0_LEN + RUN1_LEN, first.covered);
+    try expectEqual(@as(usize, 2), first.vecs.len);
+    try expectEqual(@as(?*anyopaque, bytes.ptr + RUN1), first.vecs[1].iov_base);
+    try expectEqual(RUN2_LEN, rd.remaining());
+    const rest = try rd.iovecs(RUN2_LEN, &vecs);
+    try expect(rest.complete);
+    try expectEqual(@as(?*anyopaque, bytes.ptr + RUN2), rest.vecs[0].iov_base);
+    try expectEqual(RUN2_LEN, rest.vecs[0].iov_len);
+    try expectEqual(@as(u64, 0), takeBits(&bitmap[0])); // reading marks nothing
+
+    var w = try r.writer(dm);
+    defer w.deinit();
+    try w.skip(RUN0_LEN);
+    const wv = try w.iovecs(RUN1_LEN, &vecs);
+    try expect(wv.complete);
+    try expectEqual(@as(usize, 1), wv.vecs.len);
+    try expectEqual(RUN1_LEN, wv.vecs[0].iov_len);
+    try expectEqual(RUN2_LEN, w.remaining());
+    try expectEqual(bitsOf(&.{ 20, 21 }), takeBits(&bitmap[0]));
+    try expectError(error.OutOfRange, w.iovecs(RUN2_LEN + 1, &vecs));
+
+    // A page the log cannot record is never exported.
+    var small = try mem.withDirtyBitmap(&bitmap, 8); // GPNs 0 .. 7
+    defer small.deinit();
+    var w2 = try r.writer(small);
+    defer w2.deinit();
+    try expectError(error.Memory, w2.iovecs(RUN0_LEN, &vecs));
+    try expectEqual(LEN, w2.remaining());
+    try expectEqual(@as(u64, 0), takeBits(&bitmap[0]));
+
+    // Callback memory has no host addresses.
+    const f = try Fixture.create();
+    defer f.destroy();
+    var crd = try r.reader(f.mem);
+    defer crd.deinit();
+    try expectError(error.InvalidArgument, crd.iovecs(1, &vecs));
+}
+
+// ---------------------------------------------------------------------------
+// Builder, wire format, chain walker
+// ---------------------------------------------------------------------------
+
+fn expectWindow(rs: pr.Ranges, index: usize, gpns: []const u64, offset: usize, len: usize) !void {
+    var w = try rs.get(index);
+    defer w.deinit();
+    try expectEqualSlices(u64, gpns, w.gpns());
+    try expectEqual(offset, w.offset());
+    try expectEqual(len, w.len());
+}
+
+test "builder: segments join into the fewest windows" {
+    var b = try pr.Builder.init(null);
+    defer b.deinit();
+    try b.push(3 * PS + 100, 200, null);
+    try b.push(3 * PS + 300, PS - 300, null); // meets the window: joins, ends on a page boundary
+    try b.push(9 * PS, 50, null); // starts on a page: joins (pages 3, 9)
+    try b.push(0, 0, null); // empty: ignored, but counted
+    try b.push(20 * PS + 7, 10, null); // starts inside a page: a new window
+    var rs = try b.finish();
+    defer rs.deinit();
+    try expectEqual(@as(usize, 2), rs.count());
+    try expectEqual(PS - 100 + 50 + 10, rs.len());
+    try expectWindow(rs, 0, &.{ 3, 9 }, 100, PS - 100 + 50);
+    try expectWindow(rs, 1, &.{20}, 7, 10);
+
+    // An overflowing segment: nothing added, its index reported.
+    var index: usize = 777;
+    try expectError(error.OutOfRange, b.push(std.math.maxInt(u64) - 5, 10, &index));
+    try expectEqual(@as(usize, 5), index);
+    var same = try b.finish();
+    defer same.deinit();
+    try expectEqual(rs.len(), same.len());
+    try expectEqual(rs.count(), same.count());
+
+    // Cleared, the builder starts over; finishInto refills a buffer and
+    // leaves other buffers alone.
+    try b.clear();
+    try b.push(40 * PS, 3, null);
+    try b.finishInto(&rs);
+    try expectEqual(@as(usize, 1), rs.count());
+    try expectWindow(rs, 0, &.{40}, 0, 3);
+    try expectEqual(PS - 100 + 50 + 10, same.len());
+}
+
+test "builder limits: windows, pages, bytes" {
+    var index: usize = 0;
+    {
+        var b = try pr.Builder.init(.{ .max_windows = 2, .max_pages = 100, .max_bytes = 1 << 20 });
+        defer b.deinit();
+        try b.push(10, 1, null);
+        try b.push(30, 1, null);
+        try expectError(error.Limit, b.push(50, 1, &index));
+        try expectEqual(@as(usize, 2), index);
+        try b.push(31, 5, null); // joins the second window
+    }
+    {
+        var b = try pr.Builder.init(.{ .max_windows = 100, .max_pages = 2, .max_bytes = 1 << 20 });
+        defer b.deinit();
+        try b.push(PS - 1, 2, null); // pages 0 and 1
+        try expectError(error.Limit, b.push(PS + 1, PS, &index)); // would reach page 2
+        try expectEqual(@as(usize, 1), index);
+    }
+    {
+        var b = try pr.Builder.init(.{ .max_windows = 100, .max_pages = 100, .max_bytes = 100 });
+        defer b.deinit();
+        try b.push(0, 60, null);
+        try b.push(PS, 40, null);
+        try expectError(error.Limit, b.push(2 * PS, 1, &index));
+        try expectEqual(@as(usize, 2), index);
+        var rs = try b.finish();
+        defer rs.deinit();
+        try expectEqual(@as(usize, 100), rs.len());
+    }
+    {
+        var b = try pr.Builder.init(.{ .max_windows = 0, .max_pages = 0, .max_bytes = 0 });
+        defer b.deinit();
+        try expectError(error.Limit, b.push(0, 1, &index));
+        try expectEqual(@as(usize, 0), index);
+    }
+}
+
+/// A GPA-range header word.
+fn W(len: u64, off: u64) u64 {
+    return len | off << 32;
+}
+
+test "GPA-range wire format: parse, write, errors" {
+    const words = [_]u64{ W(5000, 100), 7, 8, W(10, 0), 20, 0xDEAD };
+    var error_word: usize = 777;
+    var p = try pr.Ranges.parseGpaRanges(&words, 2, &error_word);
+    defer p.ranges.deinit();
+    try expectEqual(@as(usize, 5), p.words_used);
+    try expectEqual(@as(usize, 777), error_word);
+    try expectEqual(@as(usize, 2), p.ranges.count());
+    try expectWindow(p.ranges, 0, &.{ 7, 8 }, 100, 5000);
+    try expectWindow(p.ranges, 1, &.{20}, 0, 10);
+
+    try expectEqual(@as(usize, 5), try p.ranges.gpaRangesWordCount());
+    const enc = try p.ranges.writeGpaRanges(testing.allocator);
+    defer testing.allocator.free(enc);
+    try expectEqualSlices(u64, words[0..5], enc);
+    var short: [4]u64 = @splat(0x55);
+    try expectError(error.BufferTooSmall, p.ranges.writeGpaRangesInto(&short));
+    try expectEqualSlices(u64, &@as([4]u64, @splat(0x55)), &short); // nothing written
+    var exact: [5]u64 = undefined;
+    try expectEqual(@as(usize, 5), try p.ranges.writeGpaRangesInto(&exact));
+    try expectEqualSlices(u64, words[0..5], &exact);
+
+    // After skip/truncate the clipped windows are encoded.
+    try p.ranges.skip(4900);
+    try p.ranges.truncate(101);
+    const clipped = try p.ranges.writeGpaRanges(testing.allocator);
+    defer testing.allocator.free(clipped);
+    try expectEqualSlices(u64, &.{ W(100, 5000 - PS), 8, W(1, 0), 20 }, clipped);
+
+    var empty = try pr.Ranges.empty();
+    defer empty.deinit();
+    try expectEqual(@as(usize, 0), try empty.gpaRangesWordCount());
+    try expectEqual(@as(usize, 0), try empty.writeGpaRangesInto(&.{}));
+
+    // Errors name the word at fault.
+    try expectError(error.Malformed, pr.Ranges.parseGpaRanges(words[0..2], 1, &error_word));
+    try expectEqual(@as(usize, 2), error_word); // the second GPN is missing
+    try expectError(error.Malformed, pr.Ranges.parseGpaRanges(&.{ W(1, 0), 1, W(1, PS), 2 }, 2, &error_word));
+    try expectEqual(@as(usize, 2), error_word); // offset 4096
+    try expectError(error.InvalidGpn, pr.Ranges.parseGpaRanges(&.{ W(1, 0), pr.max_gpn + 1 }, 1, &error_word));
+    try expectEqual(@as(usize, 1), error_word);
+    try expectError(error.Malformed, pr.Ranges.parseGpaRanges(&.{}, 1, null));
+}
+
+const F_NEXT: u16 = 1;
+const F_WRITE: u16 = 2;
+const F_INDIRECT: u16 = 4;
+
+/// Writes descriptor `i` of the table at `table` as a driver does.
+fn putDesc(bytes: []u8, table: u64, i: u16, addr: u64, len: u32, flags: u16, next: u16) void {
+    const d = bytes[@intCast(table + @as(u64, i) * 16)..][0..16];
+    std.mem.writeInt(u64, d[0..8], addr, .little);
+    std.mem.writeInt(u32, d[8..12], len, .little);
+    std.mem.writeInt(u16, d[12..14], flags, .little);
+    std.mem.writeInt(u16, d[14..16], next, .little);
+}
+
+const wide_open: pr.BuilderLimits = .{ .max_windows = 1024, .max_pages = 1 << 20, .max_bytes = 1 << 32 };
+
+test "chain walker: direct and indirect chains, refusals naming rule and descriptor" {
+    const f = try Fixture.create();
+    defer f.destroy();
+    const qt: u64 = 0; // the descriptor table, 8 entries
+    const it: u64 = 30 * PS; // an indirect table
+    const ram = f.ram.bytes;
+    putDesc(ram, qt, 0, 10 * PS, 16, F_NEXT, 1);
+    putDesc(ram, qt, 1, 12 * PS + 100, 5000, F_NEXT | F_WRITE, 2);
+    putDesc(ram, qt, 2, 15 * PS, 1, F_WRITE, 0);
+    putDesc(ram, qt, 3, it, 32, F_INDIRECT, 0);
+    putDesc(ram, it, 0, 40 * PS, 8, F_NEXT, 1);
+    putDesc(ram, it, 1, 41 * PS, 8, F_WRITE, 0);
+    putDesc(ram, qt, 4, 50 * PS, 8, F_NEXT | F_WRITE, 7);
+    putDesc(ram, qt, 7, 51 * PS, 8, 0, 0); // readable after writable
+    putDesc(ram, qt, 5, 50 * PS, 8, F_NEXT, 6);
+    putDesc(ram, qt, 6, 51 * PS, 8, F_NEXT, 5); // a loop
+
+    var w = try pr.ChainWalker.init(null);
+    defer w.deinit();
+    var readable = try pr.Ranges.empty();
+    defer readable.deinit();
+    var writable = try pr.Ranges.empty();
+    defer writable.deinit();
+    var cerr: pr.ChainError = undefined;
+
+    try w.walk(f.mem, qt, 8, 0, &readable, &writable, &cerr);
+    try expectEqual(@as(usize, 1), readable.count());
+    try expectWindow(readable, 0, &.{10}, 0, 16);
+    try expectEqual(@as(usize, 2), writable.count());
+    try expectWindow(writable, 0, &.{ 12, 13 }, 100, 5000);
+    try expectWindow(writable, 1, &.{15}, 0, 1);
+
+    try w.walk(f.mem, qt, 8, 3, &readable, &writable, null);
+    try expectWindow(readable, 0, &.{40}, 0, 8);
+    try expectWindow(writable, 0, &.{41}, 0, 8);
+    try expectEqual(@as(usize, 1), writable.count());
+
+    // Refusals leave both buffers as they were.
+    const Refusal = struct { head: u16, err: pr.Error, rule: pr.ChainRule, index: u16 };
+    for ([_]Refusal{
+        .{ .head = 8, .err = error.Malformed, .rule = .head_out_of_range, .index = 8 },
+        .{ .head = 4, .err = error.Malformed, .rule = .readable_after_writable, .index = 7 },
+        .{ .head = 5, .err = error.Malformed, .rule = .too_long, .index = 5 },
+    }) |want| {
+        cerr = std.mem.zeroes(pr.ChainError);
+        try expectError(want.err, w.walk(f.mem, qt, 8, want.head, &readable, &writable, &cerr));
+        try expectEqual(want.rule, pr.ChainRule.of(cerr));
+        if (want.rule != .too_long) try expectEqual(want.index, cerr.index);
+        try expectEqual(@as(u8, 0), cerr.indirect);
+        try expectWindow(readable, 0, &.{40}, 0, 8);
+        try expectWindow(writable, 0, &.{41}, 0, 8);
+    }
+
+    var direct_only = try pr.ChainWalker.init(.{ .readable = wide_open, .writable = wide_open, .max_bytes = 1 << 20, .indirect = 0 });
+    defer direct_only.deinit();
+    try expectError(error.Malformed, direct_only.walk(f.mem, qt, 8, 3, &readable, &writable, &cerr));
+    try expectEqual(pr.ChainRule.indirect_not_allowed, pr.ChainRule.of(cerr));
+    try expectEqual(@as(u16, 3), cerr.index);
+
+    var tight = try pr.ChainWalker.init(.{ .readable = .{ .max_windows = 1, .max_pages = 1, .max_bytes = 8 }, .writable = wide_open, .max_bytes = 1 << 20, .indirect = 1 });
+    defer tight.deinit();
+    try expectError(error.Limit, tight.walk(f.mem, qt, 8, 0, &readable, &writable, &cerr));
+    try expectEqual(pr.ChainRule.limit, pr.ChainRule.of(cerr));
+    try tight.walk(f.mem, qt, 8, 3, &readable, &writable, &cerr); // 8 readable bytes fit
+
+    // A table outside guest memory: the memory's fault is passed on.
+    try expectError(error.Memory, w.walk(f.mem, PAGES * PS, 8, 0, &readable, &writable, &cerr));
+    try expectEqual(pr.ChainRule.unreadable, pr.ChainRule.of(cerr));
+    try expectEqual(@as(u64, PAGES * PS), cerr.fault_gpa);
+    try expectEqual(TestRam.efault, cerr.fault_code);
+
+    try expectError(error.InvalidArgument, w.walk(f.mem, qt, 8, 0, &readable, &readable, null));
+    try expect(pr.ChainRule.of(cerr).describe().len > 0);
 }
 
 // ---------------------------------------------------------------------------
@@ -1074,5 +1795,24 @@ test "README example" {
         std.debug.print("{t}: gpa 0x{x} code {d} after {d} bytes\n", .{ err, t.fault_gpa, t.fault_code, t.done });
         return err;
     };
+
+    // A descriptor chain's segments, collected into the fewest windows.
+    var b = try pr.Builder.init(null); // virtio limits
+    defer b.deinit();
+    try b.push(3 * pr.page_size + 4000, 96, null);
+    try b.push(9 * pr.page_size, 104, null); // starts a page as the last one ends: joined
+    var rs = try b.finish(); // one window, the same bytes as `r`
+    defer rs.deinit();
+    var w = try rs.writer(mem);
+    defer w.deinit();
+    try w.write("hello, guest", null);
+
     try expect(std.mem.allEqual(u8, &out, 0xAB) and bytes[9 * pr.page_size + 103] == 0xAB);
+    try expectEqual(@as(usize, 1), rs.count());
+    var window = try rs.get(0);
+    defer window.deinit();
+    try expectEqualSlices(u64, r.gpns(), window.gpns());
+    try r.read(mem, &out, null);
+    try testing.expectEqualStrings("hello, guest", out[0..12]);
+    try expectEqual(@as(u8, 0xAB), out[12]);
 }

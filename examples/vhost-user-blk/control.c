@@ -53,7 +53,9 @@ static struct mapping *map_fd(int fd, uint64_t len, const char *what) {
         return NULL;
     }
     /* Only files (memfd, tmpfs, hugetlbfs) that hold every byte mapped:
-     * touching a page past the end of a file would raise SIGBUS. */
+     * touching a page past the end of a file raises SIGBUS. (The front-end
+     * may still shrink a file later: the library recovers from that fault
+     * in guest memory, sigbus.c in the dirty log.) */
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         vb_log("%s: fd is not a regular file (memfd, tmpfs or hugetlbfs)", what);
@@ -77,7 +79,6 @@ static struct mapping *map_fd(int fd, uint64_t len, const char *what) {
     m->base = p;
     m->len = (size_t)len;
     m->refs = 1;
-    vb_guard_add(p, m->len);
     return m;
 }
 
@@ -245,10 +246,10 @@ static void close_fd(int *fd) {
 static void vq_reset(struct vq *q, bool keep_base) {
     vq_stop(q);
     close_fd(&q->kick_fd);
-    close_fd(&q->err_fd);
     if (!keep_base) {
         pthread_mutex_lock(&q->call_mu);
         close_fd(&q->call_fd);
+        close_fd(&q->err_fd);
         pthread_mutex_unlock(&q->call_mu);
         q->num = 0;
         q->next_avail = 0;
@@ -257,7 +258,7 @@ static void vq_reset(struct vq *q, bool keep_base) {
     }
 }
 
-/* An eventfd for kick/call: refuse what poll/read would misuse. */
+/* An eventfd for kick/call/error: refuse what poll/read would misuse. */
 static int check_event_fd(int fd, const char *what, unsigned index) {
     struct stat st;
     if (fstat(fd, &st) != 0 || S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) ||
@@ -380,6 +381,7 @@ static int set_log_base(struct dev *d, struct vu_msg *m) {
     close(m->fds[0]);
     if (map == NULL)
         return -1;
+    vb_guard_add(map->base, map->len); /* the library's bitmap stores are not recovered */
     struct mapping *old = d->log_map;
     uint64_t *old_bits = d->log_bits, old_pages = d->log_pages;
     d->log_map = map;
@@ -580,23 +582,22 @@ int vb_handle(struct dev *d, struct vu_msg *m) {
         vq_update(d, q);
         break;
     case VU_SET_VRING_CALL:
+    case VU_SET_VRING_ERR: {
         q = &d->vqs[m->p.file.index];
-        if (!m->p.file.nofd && check_event_fd(m->fds[0], "call", q->index) != 0) {
+        const bool call = m->request == VU_SET_VRING_CALL;
+        if (!m->p.file.nofd &&
+            check_event_fd(m->fds[0], call ? "call" : "error", q->index) != 0) {
             rc = -1;
             break;
         }
+        int *fd = call ? &q->call_fd : &q->err_fd;
         pthread_mutex_lock(&q->call_mu);
-        close_fd(&q->call_fd);
-        q->call_fd = m->p.file.nofd ? -1 : m->fds[0];
+        close_fd(fd);
+        *fd = m->p.file.nofd ? -1 : m->fds[0];
         pthread_mutex_unlock(&q->call_mu);
         m->nfds = 0;
         break;
-    case VU_SET_VRING_ERR:
-        q = &d->vqs[m->p.file.index];
-        close_fd(&q->err_fd);
-        q->err_fd = m->p.file.nofd ? -1 : m->fds[0];
-        m->nfds = 0;
-        break;
+    }
     case VU_SET_VRING_ENABLE:
         q = &d->vqs[m->p.state.index];
         q->enabled = m->p.state.num != 0;

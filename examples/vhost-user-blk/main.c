@@ -307,6 +307,13 @@ int main(int argc, char **argv) {
 
     if (open_disk(&d) != 0 || vb_guard_init() != 0)
         return 1;
+    /* After our own SIGBUS handler, which it chains to: a fault in guest
+     * memory (a front-end that truncates a region's file) now fails the
+     * access with PR_ERR_MEMORY instead of killing the device. */
+    pr_status fr = pr_fault_recovery_install();
+    if (fr != PR_OK)
+        vb_log("fault recovery unavailable (%s): a front-end that shrinks its guest memory "
+               "file can kill the device", pr_status_str(fr));
     if (vb_dev_init(&d) != 0) {
         vb_log("cannot initialise the device");
         return 1;

@@ -20,6 +20,17 @@
  * last writable byte, is written through the writer. The cursors are then
  * released so that the next walk refills the buffers without allocating.
  *
+ * Guest memory that vanishes (a front-end that truncates a region's file;
+ * main.c installs the library's fault recovery): a library access that
+ * faults returns PR_ERR_MEMORY with the faulting GPA and PR_FAULT_SIGBUS or
+ * PR_FAULT_SIGSEGV, and a kernel copy (preadv/pwritev) fails with EFAULT;
+ * either way the request gets VIRTIO_BLK_S_IOERR and a log line. When the
+ * status byte itself cannot be written, or a ring access fails, the queue
+ * cannot go on: the head is not completed, the queue stops taking heads
+ * (until the ring or the memory is set up again) and the error eventfd
+ * (VHOST_USER_SET_VRING_ERR) is written, the vhost-user form of "device
+ * needs reset". The device itself goes on and serves the next front-end.
+ *
  * Threads: worker 0 (the poller) waits on the kick eventfd, takes every
  * head the driver made available, keeps the first and queues the rest for
  * the helper workers (--io-threads - 1 of them), then serves queued heads
@@ -96,15 +107,81 @@ static bool bad_log_ok(struct vq *q) {
             vb_log(__VA_ARGS__);                                                                  \
     } while (0)
 
-/* ---------------------------------------------------------------------------
- * Ring access through the library, by guest physical address.
- */
-static int rd16(const pr_memory *mem, uint64_t gpa, uint16_t *v) {
-    return pr_memory_read(mem, gpa, v, 2, NULL) == PR_OK ? 0 : -1;
+/* What a failed guest memory access ran into (pr_transfer.fault_code). */
+static const char *fault_reason(int code) {
+    switch (code) {
+    case PR_FAULT_SIGBUS: return "SIGBUS (past the end of the front-end's memory file)";
+    case PR_FAULT_SIGSEGV: return "SIGSEGV (unmapped or protected)";
+    case PR_FAULT_UNMAPPED: return "outside guest memory";
+    case PR_FAULT_UNTRACKED: return "beyond the dirty log";
+    default: return "refused";
+    }
 }
 
-static int wr16(const pr_memory *mem, uint64_t gpa, uint16_t v) {
-    return pr_memory_write(mem, gpa, &v, 2, NULL) == PR_OK ? 0 : -1;
+/* Logs a failed access of the request being served: rate-limited unless
+ * `always`. */
+static void log_access(struct vworker *w, const char *what, pr_status st, const pr_transfer *t,
+                       bool always) {
+    struct vq *q = w->q;
+    if (!always && !bad_log_ok(q))
+        return;
+    if (st == PR_ERR_MEMORY)
+        vb_log("queue %u: head %u: %s: GPA 0x%" PRIx64 " %s, %zu bytes done", q->index, w->head,
+               what, t->fault_gpa, fault_reason(t->fault_code), t->done);
+    else
+        vb_log("queue %u: head %u: %s: %s", q->index, w->head, what, pr_status_str(st));
+}
+
+/* The queue cannot go on: it stops taking heads until the ring or the
+ * memory is set up again. Returns true the first time: the caller then logs
+ * why and calls vq_halt_tell. */
+static bool vq_halt(struct vq *q) { return !atomic_exchange(&q->broken, true); }
+
+/* Tells the front-end that the queue stopped: writes the error eventfd. */
+static void vq_halt_tell(struct vq *q) {
+    pthread_mutex_lock(&q->call_mu);
+    if (q->err_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t n = write(q->err_fd, &one, sizeof one);
+        (void)n; /* a full error eventfd has been told already */
+    }
+    pthread_mutex_unlock(&q->call_mu);
+}
+
+/* ---------------------------------------------------------------------------
+ * Ring access through the library, by guest physical address. A ring the
+ * device cannot read or write halts the queue (logged once per halt).
+ */
+static int ring_failed(struct vq *q, uint64_t gpa, pr_status st, const pr_transfer *t) {
+    if (vq_halt(q)) {
+        if (st == PR_ERR_MEMORY)
+            vb_log("queue %u: ring at GPA 0x%" PRIx64 ": %s", q->index, t->fault_gpa,
+                   fault_reason(t->fault_code));
+        else
+            vb_log("queue %u: ring at GPA 0x%" PRIx64 ": %s", q->index, gpa, pr_status_str(st));
+        vq_halt_tell(q);
+    }
+    return -1;
+}
+
+static int ring_read(struct vq *q, const pr_memory *mem, uint64_t gpa, void *v, size_t len) {
+    pr_transfer t;
+    pr_status st = pr_memory_read(mem, gpa, v, len, &t);
+    return st == PR_OK ? 0 : ring_failed(q, gpa, st, &t);
+}
+
+static int ring_write(struct vq *q, const pr_memory *mem, uint64_t gpa, const void *v, size_t len) {
+    pr_transfer t;
+    pr_status st = pr_memory_write(mem, gpa, v, len, &t);
+    return st == PR_OK ? 0 : ring_failed(q, gpa, st, &t);
+}
+
+static int rd16(struct vq *q, const pr_memory *mem, uint64_t gpa, uint16_t *v) {
+    return ring_read(q, mem, gpa, v, 2);
+}
+
+static int wr16(struct vq *q, const pr_memory *mem, uint64_t gpa, uint16_t v) {
+    return ring_write(q, mem, gpa, &v, 2);
 }
 
 static uint64_t avail_idx_gpa(const struct vq *q) { return q->avail_gpa + 2; }
@@ -220,16 +297,19 @@ static uint8_t req_rw(struct vworker *w, const struct blk_outhdr *h, size_t data
                                : pr_writer_iovecs(w->writer, data, w->iov, VB_IOV_CAP, &cnt, &covered);
         if (st != PR_OK && st != PR_ERR_BUFFER_TOO_SMALL) {
             /* For OUT, earlier pieces were written, inside the request's range. */
-            QLOG(q, "queue %u: %s buffer not in guest memory: %s", q->index, what,
-                 pr_status_str(st));
+            QLOG(q, "queue %u: head %u: %s buffer not in guest memory: %s", q->index, w->head,
+                 what, pr_status_str(st));
             return VIRTIO_BLK_S_IOERR;
         }
         int rc = disk_rw(d->disk_fd, w->iov, cnt, off, to_disk);
-        if (rc < 0) {
+        if (rc == -EFAULT) /* the front-end shrank or unmapped guest memory under the buffer */
+            QLOG(q, "queue %u: head %u: %s at %" PRIu64 ": guest buffer unreachable (EFAULT)",
+                 q->index, w->head, to_disk ? "pwritev" : "preadv", off);
+        else if (rc < 0)
             vb_log("queue %u: %s at %" PRIu64 ": %s", q->index, to_disk ? "pwritev" : "preadv", off,
                    strerror(-rc));
+        if (rc < 0)
             return VIRTIO_BLK_S_IOERR;
-        }
         off += covered;
         data -= covered;
         *moved += covered;
@@ -243,7 +323,9 @@ static uint8_t req_get_id(struct vworker *w, size_t room, size_t *written) {
                                                  's', 't', '-', 'b', 'l', 'k'}; /* no NUL */
     size_t n = room < sizeof id ? room : sizeof id;
     pr_transfer t;
-    if (pr_writer_write(w->writer, id, n, &t) != PR_OK) {
+    pr_status st = pr_writer_write(w->writer, id, n, &t);
+    if (st != PR_OK) {
+        log_access(w, "GET_ID buffer", st, &t, false);
         *written += t.done;
         return VIRTIO_BLK_S_IOERR;
     }
@@ -280,8 +362,12 @@ static uint8_t req_discard_wz(struct vworker *w, const struct blk_outhdr *h, siz
         return VIRTIO_BLK_S_UNSUPP;
     }
     struct blk_seg s;
-    if (pr_reader_read(w->reader, &s, sizeof s, NULL) != PR_OK)
+    pr_transfer t;
+    pr_status st = pr_reader_read(w->reader, &s, sizeof s, &t);
+    if (st != PR_OK) {
+        log_access(w, "segment", st, &t, false);
         return VIRTIO_BLK_S_IOERR;
+    }
     if ((!wz && s.flags != 0) || (wz && (s.flags & ~VIRTIO_BLK_WZ_UNMAP) != 0)) {
         QLOG(q, "queue %u: %s flags 0x%x unsupported", q->index, what, s.flags);
         return VIRTIO_BLK_S_UNSUPP;
@@ -354,29 +440,38 @@ static uint32_t fail_malformed(struct vworker *w, uint16_t head) {
     return pr_memory_write(mem, dsc.addr + dsc.len - 1, &status, 1, NULL) == PR_OK ? 1 : 0;
 }
 
-/* Serves the chain at `head`; returns the used length. */
-static uint32_t handle_request(struct vworker *w, uint16_t head) {
+/* Serves the chain at `head`. Returns true with the used length in `*used`,
+ * or false when the request cannot be completed (its status byte cannot be
+ * written: the queue is halted). */
+static bool handle_request(struct vworker *w, uint16_t head, uint32_t *used) {
     struct vq *q = w->q;
+    w->head = head;
     pr_chain_error ce;
     memset(&ce, 0, sizeof ce);
     pr_status st = pr_chain_walker_walk(w->walker, w->view->mem, q->desc_gpa, (uint16_t)q->num,
                                         head, w->readable, w->writable, &ce);
     if (st != PR_OK) {
-        uint32_t len = fail_malformed(w, head);
-        QLOG(q, "queue %u: head %u refused: %sdescriptor %u: %s (%s)%s", q->index, head,
-             ce.indirect ? "indirect " : "", ce.index, pr_chain_rule_str(ce.rule),
-             pr_status_str(st), len ? "; IOERR written" : "; returned with length 0");
-        return len;
+        *used = fail_malformed(w, head);
+        char where[96] = "";
+        if (ce.rule == PR_CHAIN_UNREADABLE)
+            snprintf(where, sizeof where, " at GPA 0x%" PRIx64 ", %s", ce.fault_gpa,
+                     fault_reason(ce.fault_code));
+        QLOG(q, "queue %u: head %u refused: %sdescriptor %u: %s%s (%s)%s", q->index, head,
+             ce.indirect ? "indirect " : "", ce.index, pr_chain_rule_str(ce.rule), where,
+             pr_status_str(st), *used ? "; IOERR written" : "; returned with length 0");
+        return true;
     }
     const size_t rlen = pr_ranges_len(w->readable), wlen = pr_ranges_len(w->writable);
+    *used = 0;
     if (wlen == 0) {
         QLOG(q, "queue %u: head %u has no device-writable byte for the status; returned with "
                 "length 0", q->index, head);
-        return 0;
+        return true;
     }
     size_t written = 0;
     uint8_t status = VIRTIO_BLK_S_IOERR;
     struct blk_outhdr h;
+    pr_transfer t;
     if (pr_ranges_writer_reset(w->writer, w->writable) != PR_OK ||
         pr_ranges_reader_reset(w->reader, w->readable) != PR_OK) {
         vb_log("queue %u: cursor reset failed", q->index);
@@ -387,8 +482,11 @@ static uint32_t handle_request(struct vworker *w, uint16_t head) {
              head, rlen);
         goto status;
     }
-    if (pr_reader_read(w->reader, &h, sizeof h, NULL) != PR_OK)
+    st = pr_reader_read(w->reader, &h, sizeof h, &t);
+    if (st != PR_OK) {
+        log_access(w, "request header", st, &t, false);
         goto status;
+    }
     switch (h.type) {
     case VIRTIO_BLK_T_IN:
         status = req_rw(w, &h, wlen - 1, false, &written);
@@ -420,15 +518,25 @@ static uint32_t handle_request(struct vworker *w, uint16_t head) {
 status: {
     /* The status is the last writable byte, whatever the data part did. */
     size_t left = pr_writer_remaining(w->writer);
-    uint32_t used = (uint32_t)written;
-    if (left > 0 && pr_writer_skip(w->writer, left - 1) == PR_OK &&
-        pr_writer_write(w->writer, &status, 1, NULL) == PR_OK)
-        used++;
-    else
-        QLOG(q, "queue %u: head %u: status byte not writable", q->index, head);
+    memset(&t, 0, sizeof t);
+    st = left == 0 ? PR_ERR_INVALID_ARGUMENT : pr_writer_skip(w->writer, left - 1);
+    if (st == PR_OK)
+        st = pr_writer_write(w->writer, &status, 1, &t);
     pr_reader_release(w->reader);
     pr_writer_release(w->writer);
-    return used;
+    if (st == PR_OK) {
+        *used = (uint32_t)written + 1;
+        return true;
+    }
+    /* Without its status the driver cannot learn how the request ended:
+     * the request is not completed and the queue needs a reset. */
+    if (vq_halt(q)) {
+        log_access(w, "status byte", st, &t, true); /* once per halt */
+        vb_log("queue %u: head %u cannot be completed: queue stopped, needs a reset", q->index,
+               head);
+        vq_halt_tell(q);
+    }
+    return false;
 }
 }
 
@@ -452,37 +560,35 @@ static int need_notify(struct vq *q, const pr_memory *mem, bool *need) {
     q->since_notify = 0;
     if (q->event_idx) {
         uint16_t event, new_idx = q->used_idx, old = q->signalled_used;
-        if (rd16(mem, used_event_gpa(q), &event))
+        if (rd16(q, mem, used_event_gpa(q), &event))
             return -1;
         *need = !q->signalled_valid || (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
         q->signalled_used = new_idx;
         q->signalled_valid = true;
     } else {
         uint16_t flags;
-        if (rd16(mem, q->avail_gpa, &flags))
+        if (rd16(q, mem, q->avail_gpa, &flags))
             return -1;
         *need = !(flags & VRING_AVAIL_F_NO_INTERRUPT);
     }
     return 0;
 }
 
-static void complete(struct vworker *w, uint16_t head, uint32_t len) {
+/* Puts `head` in the used ring with `len` (unless `done` is false: the head
+ * is dropped) and ends its time in flight. */
+static void complete(struct vworker *w, uint16_t head, uint32_t len, bool done) {
     struct vq *q = w->q;
     const pr_memory *mem = w->view->mem;
     uint32_t elem[2] = {head, len};
     bool need = false;
     pthread_mutex_lock(&q->mu);
-    int rc = pr_memory_write(mem, used_ring_gpa(q, q->used_idx), elem, sizeof elem, NULL) ==
-                     PR_OK ? 0 : -1;
-    if (rc == 0) {
+    if (done && ring_write(q, mem, used_ring_gpa(q, q->used_idx), elem, sizeof elem) == 0) {
         atomic_thread_fence(memory_order_release); /* the entry before the index */
         q->used_idx++;
-        rc = wr16(mem, used_idx_gpa(q), q->used_idx);
+        if (wr16(q, mem, used_idx_gpa(q), q->used_idx) == 0 &&
+            (++q->since_notify >= NOTIFY_BATCH || q->npending == 0))
+            need_notify(q, mem, &need);
     }
-    if (rc == 0 && (++q->since_notify >= NOTIFY_BATCH || q->npending == 0))
-        rc = need_notify(q, mem, &need);
-    if (rc != 0 && !atomic_exchange(&q->broken, true))
-        vb_log("queue %u: used ring at 0x%" PRIx64 " not writable", q->index, q->used_gpa);
     if (--q->inflight == 0)
         pthread_cond_broadcast(&q->idle_cv);
     pthread_mutex_unlock(&q->mu);
@@ -493,7 +599,9 @@ static void complete(struct vworker *w, uint16_t head, uint32_t len) {
 static void serve(struct vworker *w, uint16_t head) {
     if (view_stale(w))
         refresh_view(w);
-    complete(w, head, handle_request(w, head));
+    uint32_t len = 0;
+    bool done = handle_request(w, head, &len);
+    complete(w, head, len, done);
 }
 
 /* A queued head, or false when none. */
@@ -510,8 +618,9 @@ static bool pop_pending(struct vq *q, uint16_t *head) {
  * The poller: takes what the driver made available.
  */
 
-/* Serves the available heads. Returns 0, or -1 when the ring itself is
- * unusable (not in guest memory, an impossible index). */
+/* Serves the available heads. Returns 0, or -1 when the queue is halted:
+ * the ring itself is unusable (not in guest memory, an impossible index),
+ * or a request could not be completed. */
 static int process_ring(struct vworker *w) {
     struct vq *q = w->q;
     for (;;) {
@@ -519,25 +628,25 @@ static int process_ring(struct vworker *w) {
             return -1;
         const pr_memory *mem = w->view->mem;
         uint16_t avail;
-        if (rd16(mem, avail_idx_gpa(q), &avail)) {
-            vb_log("queue %u: available ring at 0x%" PRIx64 " not in guest memory", q->index,
-                   q->avail_gpa);
+        if (rd16(q, mem, avail_idx_gpa(q), &avail))
             return -1;
-        }
         uint16_t n = (uint16_t)(avail - q->next_avail);
         if (n > q->num) {
-            vb_log("queue %u: available index %u is %u entries ahead of %u (queue size %u)",
-                   q->index, avail, n, q->next_avail, q->num);
+            if (vq_halt(q)) {
+                vb_log("queue %u: available index %u is %u entries ahead of %u (queue size %u)",
+                       q->index, avail, n, q->next_avail, q->num);
+                vq_halt_tell(q);
+            }
             return -1;
         }
         if (n == 0) {
             if (!q->event_idx)
                 return 0;
             /* Ask for a kick after the last entry seen, then look again. */
-            if (wr16(mem, avail_event_gpa(q), q->next_avail))
+            if (wr16(q, mem, avail_event_gpa(q), q->next_avail))
                 return -1;
             atomic_thread_fence(memory_order_seq_cst);
-            if (rd16(mem, avail_idx_gpa(q), &avail))
+            if (rd16(q, mem, avail_idx_gpa(q), &avail))
                 return -1;
             if (avail == q->next_avail)
                 return 0;
@@ -545,14 +654,14 @@ static int process_ring(struct vworker *w) {
         }
         atomic_thread_fence(memory_order_acquire); /* entries after the index */
         uint16_t first;
-        if (rd16(mem, avail_ring_gpa(q, q->next_avail), &first))
+        if (rd16(q, mem, avail_ring_gpa(q, q->next_avail), &first))
             return -1;
         q->next_avail++;
         pthread_mutex_lock(&q->mu);
         q->inflight++;
         for (uint16_t i = 1; i < n && q->nworkers > 1; i++) {
             uint16_t h;
-            if (rd16(mem, avail_ring_gpa(q, q->next_avail), &h))
+            if (rd16(q, mem, avail_ring_gpa(q, q->next_avail), &h))
                 break;
             q->next_avail++;
             q->pending[(q->pend_first + q->npending) & (q->num - 1)] = h;
@@ -604,7 +713,7 @@ static bool busy_poll(struct vworker *w, uint64_t window) {
         uint16_t avail;
         if (atomic_load_explicit(&q->stop, memory_order_relaxed) || view_stale(w))
             return true;
-        if (rd16(w->view->mem, avail_idx_gpa(q), &avail) || avail != q->next_avail)
+        if (rd16(q, w->view->mem, avail_idx_gpa(q), &avail) || avail != q->next_avail)
             return true;
         if ((spins & 15) == 15 && now_ns() >= end)
             return false;
@@ -629,10 +738,8 @@ static void *poller_thread(void *arg) {
     struct vworker *w = arg;
     struct vq *q = w->q;
     bool broken = refresh_view(w) != 0;
-    if (!broken && rd16(w->view->mem, used_idx_gpa(q), &q->used_idx)) {
-        vb_log("queue %u: used ring at 0x%" PRIx64 " not in guest memory", q->index, q->used_gpa);
+    if (!broken && rd16(q, w->view->mem, used_idx_gpa(q), &q->used_idx))
         broken = true;
-    }
     q->signalled_valid = false;
     const uint64_t max_window = (uint64_t)q->dev->poll_us * 1000u;
     uint64_t window = max_window;
@@ -640,7 +747,7 @@ static void *poller_thread(void *arg) {
         if (view_stale(w)) {
             if (refresh_view(w)) {
                 broken = true;
-            } else if (broken && rd16(w->view->mem, used_idx_gpa(q), &q->used_idx) == 0) {
+            } else if (broken && rd16(q, w->view->mem, used_idx_gpa(q), &q->used_idx) == 0) {
                 broken = false; /* the memory changed: try the ring again */
                 atomic_store(&q->broken, false);
             }

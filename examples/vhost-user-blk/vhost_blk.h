@@ -80,6 +80,7 @@ struct vworker {
     pthread_t thread;
     struct view *view; /* the memory this worker uses now */
     atomic_uint seen_gen;
+    uint16_t head; /* the request being served, for log lines */
     pr_chain_walker *walker;
     pr_ranges *readable, *writable;
     pr_reader *reader;
@@ -98,19 +99,20 @@ struct vq {
     bool addr_set;
     struct vu_vring_addr addr;
     uint64_t desc_gpa, avail_gpa, used_gpa;
-    int kick_fd, err_fd;
+    int kick_fd;
     bool enabled;
     bool event_idx; /* VIRTIO_RING_F_EVENT_IDX negotiated when started */
 
-    /* Call eventfd: may be replaced while the threads run. */
+    /* Call and error eventfds: may be replaced while the threads run. */
     pthread_mutex_t call_mu;
     int call_fd;
+    int err_fd; /* VHOST_USER_SET_VRING_ERR: written when the queue stops */
 
     /* Thread control. */
     bool running;      /* control thread's view */
     atomic_bool stop;  /* ask the poller to stop taking heads */
     int wake_fd;       /* eventfd: stop requested or a new view published */
-    atomic_bool broken;
+    atomic_bool broken; /* stopped on an error until the ring or memory changes */
     atomic_ulong bad_requests; /* for rate-limited logging */
     unsigned nworkers;  /* --io-threads */
     unsigned nstarted;  /* threads running (poller first) */
@@ -164,7 +166,8 @@ void vb_conn_reset(struct dev *d);         /* frontend gone: stop, unmap, forget
 int vb_handle(struct dev *d, struct vu_msg *m);
 int vb_send_reply(struct dev *d, uint32_t request, const void *payload, uint32_t size);
 
-/* sigbus.c */
+/* sigbus.c: the dirty log's mapping survives a front-end that truncates
+ * its file (guest memory is covered by pr_fault_recovery_install). */
 int vb_guard_init(void);
 void vb_guard_add(void *base, size_t len);
 void vb_guard_remove(void *base);

@@ -19,7 +19,6 @@ import argparse
 import mmap
 import os
 import select
-import shutil
 import signal
 import struct
 import sys
@@ -29,7 +28,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vufront import (  # noqa: E402
     F_EVENT_IDX, F_LOG_ALL, F_PROTOCOL_FEATURES, F_VERSION_1, PAGE, S_IOERR, S_OK,
-    SET_FEATURES, SET_LOG_BASE, T_IN, T_OUT, Alloc, Conn, Device, Region, VQ,
+    SET_FEATURES, SET_LOG_BASE, T_IN, T_OUT, Alloc, Checks, Conn, Device, Region, VQ,
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -70,17 +69,7 @@ def main():
     content = os.urandom(4 << 20)
     with open(disk, "wb") as f:
         f.write(content)
-    failed, passed = [], 0
-
-    def check(name, ok, detail=""):
-        nonlocal passed
-        if ok:
-            passed += 1
-            if a.verbose:
-                print(f"{PROG}: ok   {name}", file=sys.stderr)
-        else:
-            failed.append(f"{name}{': ' + detail if detail else ''}")
-            print(f"{PROG}: FAIL {name} {detail}", file=sys.stderr)
+    check = Checks(PROG, a.verbose)
 
     dev = Device([a.device, "--socket", sock, "--disk", disk], sock,
                  os.path.join(work, "device.log"))
@@ -187,16 +176,7 @@ def main():
     finally:
         status = dev.stop()
     check("device exits 0 on SIGTERM", status == 0, f"status {status}")
-    elapsed = time.monotonic() - t0
-    if failed:
-        print(f"{PROG}: device log kept in {work}", file=sys.stderr)
-        print(f"{PROG}: FAIL {len(failed)} of {len(failed) + passed} checks ({elapsed:.1f} s): " +
-              "; ".join(failed[:8]))
-        return 1
-    if not a.keep:
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"{PROG}: PASS {passed} checks ({elapsed:.1f} s)")
-    return 0
+    return check.verdict(time.monotonic() - t0, work, a.keep)
 
 
 if __name__ == "__main__":

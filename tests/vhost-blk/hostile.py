@@ -9,20 +9,20 @@ would: unknown requests, wrong size fields, too many descriptors,
 descriptors that cannot be mapped, overlapping or overflowing regions, ring
 addresses outside the regions, bad versions, truncated messages; then, on a
 proper queue, requests past the disk end or overflowing the sector
-arithmetic, buffers outside guest memory, descriptor loops, bad indirect
-tables, readable-after-writable chains, heads out of range, an available
-index running away. Checks that the device answers each as it should (a
-failed acknowledgement, a closed connection, VIRTIO_BLK_S_IOERR/UNSUPP, a
-head returned with length 0, a log line), that its descriptor count does
-not grow, that the disk file changed only where valid writes went, and
-that a well-behaved libblkio client (tests/vhost-blk-client verify) is
-served correctly afterwards. Prints PASS or FAIL; exit 0 on PASS.
+arithmetic, buffers outside guest memory or in a truncated memory file,
+descriptor loops, bad indirect tables, readable-after-writable chains,
+heads out of range, an available index running away. Checks that the
+device answers each as it should (a failed acknowledgement, a closed
+connection, VIRTIO_BLK_S_IOERR/UNSUPP, a head returned with length 0, a
+log line), that its descriptor count does not grow, that the disk file
+changed only where valid writes went, and that a well-behaved libblkio
+client (tests/vhost-blk-client verify) is served correctly afterwards.
+Prints PASS or FAIL; exit 0 on PASS.
 """
 
 import argparse
 import os
 import random
-import shutil
 import signal
 import struct
 import subprocess
@@ -36,27 +36,13 @@ from vufront import (  # noqa: E402
     GET_CONFIG, GET_QUEUE_NUM, NEED_REPLY, REM_MEM_REGION, S_IOERR, S_OK, S_UNSUPP,
     SET_FEATURES, SET_LOG_BASE, SET_OWNER, SET_VRING_ADDR, SET_VRING_CALL, SET_VRING_KICK,
     SET_VRING_NUM, T_DISCARD, T_FLUSH, T_GET_ID, T_IN, T_OUT, T_WRITE_ZEROES, VERSION, Alloc,
-    Blk, Closed, Conn, Device, Region, VQ,
+    Blk, Checks, Closed, Conn, Device, Region, VQ,
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROG = "hostile"
 DISK_SIZE = 16 << 20
 SECTORS = DISK_SIZE // 512
-
-
-class Checks:
-    def __init__(self, verbose):
-        self.failed, self.passed, self.verbose = [], 0, verbose
-
-    def __call__(self, name, ok, detail=""):
-        if ok:
-            self.passed += 1
-            if self.verbose:
-                print(f"{PROG}: ok   {name}", file=sys.stderr)
-        else:
-            self.failed.append(f"{name}{': ' + detail if detail else ''}")
-            print(f"{PROG}: FAIL {name} {detail}", file=sys.stderr)
 
 
 def nack(conn, req, payload=b"", fds=(), size=None):
@@ -325,7 +311,8 @@ def guest_side(dev, sock, disk, model, check):
     alloc.reset()
 
     # A second region whose memfd the front-end then shrinks to nothing: the
-    # device must not die of SIGBUS touching it.
+    # device must not die of SIGBUS touching it (tests/vhost-blk/truncate.py
+    # does this with requests in flight).
     data = Region(1 << 20, 0x4000000)
     check("second region added", data.add(c) == 0)
     h = alloc.take(16, 8)
@@ -345,8 +332,9 @@ def guest_side(dev, sock, disk, model, check):
     ram.write(h, struct.pack("<IIQ", T_GET_ID, 0, 0))
     stat = alloc.take(1)
     ram.write(stat, b"\xff")
-    raw([(h, 16, False), (data.gpa + 12288, 20, True), (stat, 1, True)], 21,
-        "GET_ID into the truncated region: device survives (zero page)", stat, S_OK)
+    raw([(h, 16, False), (data.gpa + 12288, 20, True), (stat, 1, True)], 1,
+        "GET_ID into the truncated region: IOERR (the library's copy took SIGBUS)", stat,
+        S_IOERR)
     check("device alive after touching a truncated region", dev.alive())
     data.m.close()  # never touched here after the truncation
     os.close(data.fd)
@@ -394,7 +382,7 @@ def main():
     model = bytearray(os.urandom(DISK_SIZE))
     with open(disk, "wb") as f:
         f.write(model)
-    check = Checks(a.verbose)
+    check = Checks(PROG, a.verbose)
     dev = Device([a.device, "--socket", sock, "--disk", disk, "--queues", "2"], sock,
                  os.path.join(work, "device.log"))
     status = None
@@ -413,21 +401,12 @@ def main():
         check("libblkio verify afterwards", r.returncode == 0, last)
         log = dev.log()
         for want in ("closing the connection", "refused", "descriptor", "past the disk end",
-                     "outside the memory regions", "overlap", "entries ahead", "vanished"):
+                     "outside the memory regions", "overlap", "entries ahead"):
             check(f"device log mentions '{want}'", want in log.lower() or want in log)
     finally:
         status = dev.stop()
     check("device exits 0 on SIGTERM", status == 0, f"status {status}")
-    elapsed = time.monotonic() - t0
-    if check.failed:
-        print(f"{PROG}: device log kept in {work}", file=sys.stderr)
-        print(f"{PROG}: FAIL {len(check.failed)} of {len(check.failed) + check.passed} checks "
-              f"({elapsed:.1f} s): " + "; ".join(check.failed[:8]))
-        return 1
-    if not a.keep:
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"{PROG}: PASS {check.passed} checks, libblkio verify afterwards PASS ({elapsed:.1f} s)")
-    return 0
+    return check.verdict(time.monotonic() - t0, work, a.keep, ", libblkio verify afterwards PASS")
 
 
 if __name__ == "__main__":

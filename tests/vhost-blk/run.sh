@@ -3,8 +3,9 @@
 #   msg-fuzz      vu_msg_parse against mutated messages (ASan/UBSan)
 #   dirty-log     dirty log bits and event-index interrupts, by a Python front-end
 #   hostile       a hostile front-end and guest, then libblkio verify
+#   truncate      a front-end that truncates its guest memory file under requests
 #   blkio-verify  libblkio verify with 1 and 2 queues (and 1 IO thread per queue)
-#   valgrind      dirty-log and hostile with the device under memcheck
+#   valgrind      dirty-log, hostile and truncate with the device under memcheck
 #   guest-io      a TCG Linux guest doing O_DIRECT IO (1 queue, 2 queues, read-only)
 #   migrate       live migration of a writing guest (1 and 2 queues)
 #
@@ -19,7 +20,7 @@ if [ -z "${PR_VHOST_BLK:-}" ]; then
         echo "vhost-blk: build failed (configure first: cmake -S . -B build)"; exit 1; }
 fi
 TESTS=("$@")
-[ ${#TESTS[@]} = 0 ] && TESTS=(msg-fuzz dirty-log hostile blkio-verify valgrind guest-io migrate)
+[ ${#TESTS[@]} = 0 ] && TESTS=(msg-fuzz dirty-log hostile truncate blkio-verify valgrind guest-io migrate)
 PASS=0 FAIL=0
 for t in "${TESTS[@]}"; do
     if [ -x "$HERE/$t.sh" ]; then cmd=("$HERE/$t.sh"); else cmd=(python3 "$HERE/$t.py"); fi

@@ -3,16 +3,18 @@ drive a vhost-user-blk backend the way a hostile or buggy VMM or guest
 would: raw messages with any header and any file descriptors (SCM_RIGHTS),
 guest memory in memfds, split virtqueues built by hand.
 
-Used by tests/vhost-blk/hostile.py and tests/vhost-blk/dirty-log.py.
+Used by tests/vhost-blk/hostile.py, dirty-log.py and truncate.py.
 """
 
 import mmap
 import os
 import select
 import shlex
+import shutil
 import socket
 import struct
 import subprocess
+import sys
 import time
 
 # Requests.
@@ -64,6 +66,38 @@ PAGE = 4096
 
 class Closed(Exception):
     pass
+
+
+class Checks:
+    """The named checks of one test program `prog`: failures are printed
+    (passes too with `verbose`) and counted for the verdict."""
+
+    def __init__(self, prog, verbose=False):
+        self.prog, self.verbose = prog, verbose
+        self.failed, self.passed = [], 0
+
+    def __call__(self, name, ok, detail=""):
+        if ok:
+            self.passed += 1
+            if self.verbose:
+                print(f"{self.prog}: ok   {name}", file=sys.stderr)
+        else:
+            self.failed.append(f"{name}{': ' + detail if detail else ''}")
+            print(f"{self.prog}: FAIL {name} {detail}", file=sys.stderr)
+        return ok
+
+    def verdict(self, elapsed, work, keep=False, note=""):
+        """Prints the PASS or FAIL line and returns the exit status; the work
+        directory (device log, disk) is kept on failure or with `keep`."""
+        if self.failed:
+            print(f"{self.prog}: device log kept in {work}", file=sys.stderr)
+            print(f"{self.prog}: FAIL {len(self.failed)} of {len(self.failed) + self.passed} "
+                  f"checks ({elapsed:.1f} s): " + "; ".join(self.failed[:8]))
+            return 1
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+        print(f"{self.prog}: PASS {self.passed} checks{note} ({elapsed:.1f} s)")
+        return 0
 
 
 class Conn:
@@ -185,6 +219,19 @@ class Region:
         self.fd = os.memfd_create("guest-ram")
         os.ftruncate(self.fd, size)
         self.m = mmap.mmap(self.fd, size)
+        self.held = size  # bytes the memfd still holds (see truncate)
+
+    def truncate(self, held):
+        """Shrinks the memfd to `held` bytes, as a hostile front-end would: the
+        region keeps its size, and touching a page past the new end of the
+        file raises SIGBUS (in the device and here: read and write refuse)."""
+        os.ftruncate(self.fd, held)
+        self.held = held
+
+    def _offset(self, gpa, n):
+        o = gpa - self.gpa
+        assert 0 <= o and o + n <= self.held, f"gpa {gpa:#x} + {n} is not held by the memfd"
+        return o
 
     def desc(self, mmap_offset=0):
         return struct.pack("<QQQQ", self.gpa, self.size, self.uva, mmap_offset)
@@ -196,11 +243,11 @@ class Region:
         return self.gpa <= gpa and gpa + n <= self.gpa + self.size
 
     def write(self, gpa, data):
-        o = gpa - self.gpa
+        o = self._offset(gpa, len(data))
         self.m[o:o + len(data)] = data
 
     def read(self, gpa, n):
-        o = gpa - self.gpa
+        o = self._offset(gpa, n)
         return bytes(self.m[o:o + n])
 
     def close(self):
@@ -222,6 +269,7 @@ class VQ:
         self.used_seen = 0
         self.kick = os.eventfd(0, os.EFD_NONBLOCK)
         self.call = os.eventfd(0, os.EFD_NONBLOCK)
+        self.err = os.eventfd(0, os.EFD_NONBLOCK)
         ram.write(base, bytes(self.end - base))
 
     def uva(self, gpa):
@@ -235,6 +283,7 @@ class VQ:
         assert conn.set(SET_VRING_ADDR, addr) == 0
         assert conn.set_u64(SET_VRING_KICK, self.index, [self.kick]) == 0
         assert conn.set_u64(SET_VRING_CALL, self.index, [self.call]) == 0
+        assert conn.set_u64(SET_VRING_ERR, self.index, [self.err]) == 0
         if enable:
             assert conn.state(SET_VRING_ENABLE, self.index, 1) == 0
 
@@ -270,6 +319,18 @@ class VQ:
         if kick:
             os.eventfd_write(self.kick, 1)
 
+    def enable(self, conn, on=True):
+        """SET_VRING_ENABLE: the device starts (or stops) serving the ring."""
+        assert conn.state(SET_VRING_ENABLE, self.index, 1 if on else 0) == 0
+
+    def wait_err(self, timeout=5.0):
+        """True when the device wrote the error eventfd within `timeout` s
+        (it stopped the queue); the count is consumed."""
+        if not select.select([self.err], [], [], timeout)[0]:
+            return False
+        os.eventfd_read(self.err)
+        return True
+
     def used_idx(self):
         return struct.unpack("<H", self.ram.read(self.used + 2, 2))[0]
 
@@ -291,6 +352,7 @@ class VQ:
     def close(self):
         os.close(self.kick)
         os.close(self.call)
+        os.close(self.err)
 
 
 class Alloc:
@@ -315,37 +377,59 @@ def blk_hdr(t, sector):
     return struct.pack("<IIQ", t, 0, sector)
 
 
+class Req:
+    """A request built in guest memory: its head, the guest addresses of its
+    device-writable data pieces [(gpa, len)] and of its status byte."""
+
+    def __init__(self, head, in_segs, status_gpa):
+        self.head, self.in_segs, self.status_gpa = head, in_segs, status_gpa
+
+    def status(self, ram):
+        return ram.read(self.status_gpa, 1)[0]
+
+    def data(self, ram):
+        return b"".join(ram.read(a, n) for a, n in self.in_segs)
+
+
 class Blk:
     """virtio-blk requests on one queue, with buffers split into segments."""
 
     def __init__(self, ram, vq, alloc):
         self.ram, self.vq, self.alloc = ram, vq, alloc
 
-    def request(self, t, sector, out_data=b"", in_len=0, seg=None, status_len=1):
-        """Builds, submits and waits for one request; returns (status, used_len, data)."""
+    def build(self, t, sector, out_data=b"", in_len=0, seg=None, status_len=1, data_alloc=None,
+              status_alloc=None):
+        """Builds one request (not published): header from `alloc`, data from
+        `data_alloc` and the status byte from `status_alloc` (both default to
+        `alloc`). IN buffers are filled with 0xee, the status with 0xff."""
+        data_alloc = data_alloc or self.alloc
+        status_alloc = status_alloc or self.alloc
         segs = []
         h = self.alloc.take(16, 8)
         self.ram.write(h, blk_hdr(t, sector))
         segs.append((h, 16, False))
         for piece in _split(out_data, seg):
-            a = self.alloc.take(len(piece), 1)
+            a = data_alloc.take(len(piece), 1)
             self.ram.write(a, piece)
             segs.append((a, len(piece), False))
         in_segs = []
         for n in _split_len(in_len, seg):
-            a = self.alloc.take(n, 1)
+            a = data_alloc.take(n, 1)
             self.ram.write(a, b"\xee" * n)
             segs.append((a, n, True))
             in_segs.append((a, n))
-        st = self.alloc.take(status_len)
+        st = status_alloc.take(status_len)
         self.ram.write(st, b"\xff" * status_len)
         segs.append((st, status_len, True))
-        head = self.vq.chain(segs)
-        self.vq.publish([head])
+        return Req(self.vq.chain(segs), in_segs, st + status_len - 1)
+
+    def request(self, t, sector, out_data=b"", in_len=0, seg=None, status_len=1):
+        """Builds, submits and waits for one request; returns (status, used_len, data)."""
+        r = self.build(t, sector, out_data, in_len, seg, status_len)
+        self.vq.publish([r.head])
         (uid, ulen), = self.vq.wait_used(1)
-        assert uid == head, f"used id {uid}, expected head {head}"
-        data = b"".join(self.ram.read(a, n) for a, n in in_segs)
-        status = self.ram.read(st + status_len - 1, 1)[0]
+        assert uid == r.head, f"used id {uid}, expected head {r.head}"
+        data, status = r.data(self.ram), r.status(self.ram)
         self.alloc.reset()
         return status, ulen, data
 

@@ -17,6 +17,7 @@
 
 #![no_main]
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use arbitrary::{Arbitrary, Unstructured};
@@ -109,21 +110,18 @@ enum Action {
     Iovecs { gpns: Vec<GpnPick>, offset: Num, len: Num, cap: u8 },
 }
 
-/// The accepted regions, in the model.
-struct Model {
-    /// (gpa, end exclusive as u128, host).
-    regions: Vec<(u64, u128, *mut u8)>,
-    /// Shadow copy of each slot's data pages.
-    shadow: Vec<Vec<u8>>,
-}
+/// The accepted regions, in the model: (gpa, end exclusive as u128, host).
+struct Regions(Vec<(u64, u128, *mut u8)>);
 
-impl Model {
+impl Regions {
+    /// The region mapping guest byte `gpa`.
+    fn find(&self, gpa: u128) -> Option<&(u64, u128, *mut u8)> {
+        self.0.iter().find(|r| r.0 as u128 <= gpa && gpa < r.1)
+    }
+
     /// Host address of guest byte `gpa`, if a region maps it.
     fn host(&self, gpa: u128) -> Option<*mut u8> {
-        self.regions
-            .iter()
-            .find(|r| r.0 as u128 <= gpa && gpa < r.1)
-            .map(|r| r.2.wrapping_add((gpa - r.0 as u128) as usize))
+        self.find(gpa).map(|r| r.2.wrapping_add((gpa - r.0 as u128) as usize))
     }
 
     /// Fault the backend must report for an access, or None when it must
@@ -132,7 +130,7 @@ impl Model {
         let end = gpa as u128 + len as u128;
         let mut at = gpa as u128;
         while at < end {
-            match self.regions.iter().find(|r| r.0 as u128 <= at && at < r.1) {
+            match self.find(at) {
                 Some(r) => at = r.1,
                 None => return Some(at as u64),
             }
@@ -140,22 +138,68 @@ impl Model {
         None
     }
 
-    fn locate(&self, host: *mut u8) -> (usize, usize) {
-        let off = host as usize - slot(0) as usize;
-        let s = off / SLOT_STRIDE;
-        let o = off % SLOT_STRIDE;
-        assert!(s < SLOTS && o < SLOT_DATA, "host address outside the slots");
-        (s, o)
+    /// Calls `f(pos, slot, offset, n)` for the pieces of the `len` guest
+    /// bytes from `gpa`, in order: byte `pos + k` of the access is host
+    /// byte `offset + k` of slot `slot`, for `k < n`. A piece is the part
+    /// of the access inside one region; both its first and its last byte
+    /// are located in the same slot's data, so every byte between is too.
+    /// Every byte must be mapped.
+    fn pieces(&self, gpa: u128, len: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+        let end = gpa + len as u128;
+        let (mut at, mut pos) = (gpa, 0usize);
+        while at < end {
+            let r = self.find(at).expect("model: byte outside the regions");
+            let n = (end.min(r.1) - at) as usize;
+            let host = r.2.wrapping_add((at - r.0 as u128) as usize);
+            let (s, o) = locate(host);
+            assert_eq!(locate(host.wrapping_add(n - 1)), (s, o + n - 1), "a region leaves its slot");
+            f(pos, s, o, n);
+            at += n as u128;
+            pos += n;
+        }
+    }
+}
+
+/// Slot and offset in its data pages of a host address.
+fn locate(host: *mut u8) -> (usize, usize) {
+    let off = (host as usize).wrapping_sub(slot(0) as usize);
+    let s = off / SLOT_STRIDE;
+    let o = off % SLOT_STRIDE;
+    assert!(s < SLOTS && o < SLOT_DATA, "host address outside the slots");
+    (s, o)
+}
+
+/// The regions and what their host bytes must hold.
+struct Model<'a> {
+    regions: Regions,
+    /// Shadow copy of each slot's data pages.
+    shadow: &'a mut [Vec<u8>],
+}
+
+impl Model<'_> {
+    fn fault(&self, gpa: u64, len: usize) -> Option<u64> {
+        self.regions.fault(gpa, len)
     }
 
-    fn read_byte(&self, gpa: u128) -> u8 {
-        let (s, o) = self.locate(self.host(gpa).unwrap());
-        self.shadow[s][o]
+    /// The guest bytes from `gpa` into `dst`.
+    fn read(&self, gpa: u128, dst: &mut [u8]) {
+        self.regions.pieces(gpa, dst.len(), |pos, s, o, n| {
+            dst[pos..pos + n].copy_from_slice(&self.shadow[s][o..o + n])
+        });
     }
 
-    fn write_byte(&mut self, gpa: u128, v: u8) {
-        let (s, o) = self.locate(self.host(gpa).unwrap());
-        self.shadow[s][o] = v;
+    /// `src` to the guest bytes from `gpa`.
+    fn write(&mut self, gpa: u128, src: &[u8]) {
+        let Model { regions, shadow } = self;
+        regions.pieces(gpa, src.len(), |pos, s, o, n| {
+            shadow[s][o..o + n].copy_from_slice(&src[pos..pos + n])
+        });
+    }
+
+    /// `len` guest bytes from `gpa` set to `v`.
+    fn fill(&mut self, gpa: u128, v: u8, len: usize) {
+        let Model { regions, shadow } = self;
+        regions.pieces(gpa, len, |_, s, o, n| shadow[s][o..o + n].fill(v));
     }
 
     fn check_slots(&self) {
@@ -167,12 +211,55 @@ impl Model {
     }
 }
 
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| ((i as u32).wrapping_mul(0x9e37_79b9) >> 13) as u8 ^ seed).collect()
+/// `len` bytes of a fixed pattern from `seed` on, for writes (made once).
+fn pattern(len: usize, seed: u8) -> &'static [u8] {
+    static PAT: OnceLock<Vec<u8>> = OnceLock::new();
+    let pat = PAT.get_or_init(|| {
+        (0..2 * SLOT_DATA + 256)
+            .map(|i| ((i as u32).wrapping_mul(0x9e37_79b9) >> 13) as u8)
+            .collect()
+    });
+    &pat[seed as usize..seed as usize + len]
+}
+
+/// What slot `s` holds at the start of every input (made once; unlike
+/// the write pattern, so a write that did not happen shows).
+fn slot_init(s: usize) -> &'static [u8] {
+    static INIT: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    &INIT.get_or_init(|| {
+        (0..SLOTS)
+            .map(|s| {
+                (0..SLOT_DATA)
+                    .map(|i| ((i as u32).wrapping_mul(0x85eb_ca6b) >> 17) as u8 ^ (s as u8 * 61))
+                    .collect()
+            })
+            .collect()
+    })[s]
+}
+
+/// Buffers kept from input to input: large fresh allocations cost page
+/// faults under ASan.
+#[derive(Default)]
+struct Bufs {
+    /// Shadow copy of each slot's data pages.
+    shadow: Vec<Vec<u8>>,
+    dst: Vec<u8>,
+    model_dst: Vec<u8>,
+}
+
+thread_local! {
+    static BUFS: RefCell<Bufs> = RefCell::default();
+}
+
+/// `buf` as `len` bytes of `v`.
+fn refill(buf: &mut Vec<u8>, len: usize, v: u8) -> &mut [u8] {
+    buf.clear();
+    buf.resize(len, v);
+    buf
 }
 
 /// One direct backend call, checked against the model.
-fn direct(mem: &MappedMemory, m: &mut Model, gpa: u64, len: usize, kind: Kind, seed: u8) {
+fn direct(mem: &MappedMemory, m: &mut Model, dst: &mut Vec<u8>, gpa: u64, len: usize, kind: Kind, seed: u8) {
     // Backends are never called with a zero length (module contract), and
     // what one does then is not specified.
     if len == 0 {
@@ -183,8 +270,8 @@ fn direct(mem: &MappedMemory, m: &mut Model, gpa: u64, len: usize, kind: Kind, s
         // A run whose end would pass 2^64 is blamed on the first unmapped
         // address (the model's), like any run leaving the regions.
         let got = match kind {
-            Kind::Read => mem.read(gpa, &mut vec![0; len]),
-            Kind::Write => mem.write(gpa, &vec![0; len]),
+            Kind::Read => mem.read(gpa, refill(dst, len, 0)),
+            Kind::Write => mem.write(gpa, refill(dst, len, 0)),
             Kind::Fill => mem.fill(gpa, seed, len),
         };
         let e = got.expect_err("an access past 2^64 succeeded");
@@ -199,46 +286,45 @@ fn direct(mem: &MappedMemory, m: &mut Model, gpa: u64, len: usize, kind: Kind, s
     };
     match kind {
         Kind::Read => {
-            let mut dst = vec![seed; len];
-            assert_eq!(mem.read(gpa, &mut dst), expected, "read({gpa:#x}, {len})");
+            let dst = refill(dst, len, seed);
+            assert_eq!(mem.read(gpa, dst), expected, "read({gpa:#x}, {len})");
             if expected.is_ok() {
-                for (i, &b) in dst.iter().enumerate() {
-                    assert_eq!(b, m.read_byte(gpa as u128 + i as u128));
-                }
+                // The model's bytes, piece by piece, where they are read.
+                m.regions.pieces(gpa as u128, len, |pos, s, o, n| {
+                    assert!(dst[pos..pos + n] == m.shadow[s][o..o + n], "read({gpa:#x}, {len}): bytes {pos}.. differ from the model");
+                });
             } else {
                 assert!(dst.iter().all(|&b| b == seed), "a refused read wrote");
             }
         }
         Kind::Write => {
             let src = pattern(len, seed);
-            assert_eq!(mem.write(gpa, &src), expected, "write({gpa:#x}, {len})");
+            assert_eq!(mem.write(gpa, src), expected, "write({gpa:#x}, {len})");
             if expected.is_ok() {
-                for (i, &b) in src.iter().enumerate() {
-                    m.write_byte(gpa as u128 + i as u128, b);
-                }
+                m.write(gpa as u128, src);
             }
         }
         Kind::Fill => {
             assert_eq!(mem.fill(gpa, seed, len), expected, "fill({gpa:#x}, {len})");
             if expected.is_ok() {
-                for i in 0..len {
-                    m.write_byte(gpa as u128 + i as u128, seed);
-                }
+                m.fill(gpa as u128, seed, len);
             }
         }
     }
     m.check_slots();
 }
 
-fn run(data: &[u8]) {
+fn run(data: &[u8], bufs: &mut Bufs) {
     let mut u = Unstructured::new(data);
+    let Bufs { shadow, dst, model_dst } = bufs;
     // Fresh slot contents for this input.
-    let mut shadow = Vec::new();
-    for s in 0..SLOTS {
-        let init = pattern(SLOT_DATA, s as u8 * 61);
+    shadow.resize_with(SLOTS, Vec::new);
+    for (s, shadow) in shadow.iter_mut().enumerate() {
+        let init = slot_init(s);
         // SAFETY: the slot's data pages are mapped read/write.
         unsafe { core::ptr::copy_nonoverlapping(init.as_ptr(), slot(s), SLOT_DATA) };
-        shadow.push(init);
+        shadow.clear();
+        shadow.extend_from_slice(init);
     }
 
     let n = take::<u8>(&mut u).unwrap_or(0) as usize % (SLOTS + 1);
@@ -316,10 +402,12 @@ fn run(data: &[u8]) {
     sorted.sort_by_key(|r| r.gpa);
     assert_eq!(mem.regions().collect::<Vec<_>>(), sorted);
     let mut m = Model {
-        regions: regions
-            .iter()
-            .map(|r| (r.gpa, r.gpa as u128 + r.size as u128, r.host.cast::<u8>()))
-            .collect(),
+        regions: Regions(
+            regions
+                .iter()
+                .map(|r| (r.gpa, r.gpa as u128 + r.size as u128, r.host.cast::<u8>()))
+                .collect(),
+        ),
         shadow,
     };
 
@@ -343,9 +431,9 @@ fn run(data: &[u8]) {
                 // The model over the regions: run by run.
                 let mut pos = 0;
                 let mut expected = Ok(());
-                let mut dst = vec![seed ^ 0xff; t];
+                let dst = refill(dst, t, seed ^ 0xff);
+                let model_dst = refill(model_dst, t, seed ^ 0xff);
                 let src = pattern(t, seed);
-                let mut model_dst = dst.clone();
                 for run in w.runs(t) {
                     let s = match run.check() {
                         Ok((s, _)) => s,
@@ -358,19 +446,17 @@ fn run(data: &[u8]) {
                         expected = Err(TransferError::Memory { done: pos, gpa: at, code: FAULT_UNMAPPED });
                         break;
                     }
-                    for i in 0..run.len {
-                        let g = s as u128 + i as u128;
-                        match kind {
-                            Kind::Read => model_dst[pos + i] = m.read_byte(g),
-                            Kind::Write => m.write_byte(g, src[pos + i]),
-                            Kind::Fill => m.write_byte(g, seed),
-                        }
+                    let part = pos..pos + run.len;
+                    match kind {
+                        Kind::Read => m.read(s as u128, &mut model_dst[part]),
+                        Kind::Write => m.write(s as u128, &src[part]),
+                        Kind::Fill => m.fill(s as u128, seed, run.len),
                     }
                     pos += run.len;
                 }
                 let got = match kind {
-                    Kind::Read => r.read(&mem, &mut dst),
-                    Kind::Write => r.write(&mem, &src),
+                    Kind::Read => r.read(&mem, dst),
+                    Kind::Write => r.write(&mem, src),
                     Kind::Fill => r.fill(&mem, seed, t),
                 };
                 assert_eq!(got, expected, "{kind:?} of {t} bytes of {w:?}");
@@ -400,10 +486,10 @@ fn run(data: &[u8]) {
                 if matches!(kind, Kind::Fill) && m.fault(gpa, n).is_none() && n > 4 * SLOT_DATA {
                     continue;
                 }
-                direct(&mem, &mut m, gpa, n, kind, seed);
+                direct(&mem, &mut m, dst, gpa, n, kind, seed);
             }
             Action::DirectRaw { gpa, len, kind, seed } => {
-                direct(&mem, &mut m, gpa, len as usize % (2 * SLOT_DATA), kind, seed);
+                direct(&mem, &mut m, dst, gpa, len as usize % (2 * SLOT_DATA), kind, seed);
             }
             Action::Iovecs { gpns, offset, len, cap } => {
                 let picks: Vec<_> = gpns.into_iter().take(8).collect();
@@ -444,13 +530,21 @@ fn run(data: &[u8]) {
                         assert!(x.covered <= n);
                         assert!(x.covered == n || x.count == iov.len(), "stopped early with room left");
                         // Every byte the entries cover is the model's host
-                        // byte for that window position.
+                        // byte for that window position. A stretch of an
+                        // entry inside one page of the window and one
+                        // region has consecutive guest and host addresses
+                        // on both sides, so its first byte stands for all.
                         let mut pos = 0;
                         for v in &iov[..x.count] {
                             assert!(v.iov_len > 0);
-                            for k in 0..v.iov_len {
+                            let mut k = 0;
+                            while k < v.iov_len {
                                 let g = w.gpa(pos + k);
-                                assert_eq!(m.host(g), Some(v.iov_base.cast::<u8>().wrapping_add(k)));
+                                let want = v.iov_base.cast::<u8>().wrapping_add(k);
+                                assert_eq!(m.regions.host(g), Some(want), "iovec byte {k} of {v:?}");
+                                let in_page = P - (w.start + pos + k) % P;
+                                let in_region = (m.regions.find(g).unwrap().1 - g) as usize;
+                                k += in_page.min(in_region).min(v.iov_len - k);
                             }
                             pos += v.iov_len;
                         }
@@ -470,4 +564,4 @@ fn run(data: &[u8]) {
     }
 }
 
-fuzz_target!(|data: &[u8]| run(data));
+fuzz_target!(|data: &[u8]| BUFS.with_borrow_mut(|b| run(data, b)));

@@ -1,12 +1,12 @@
 //! Generates `pagedrange.h` with cbindgen into `OUT_DIR` (and nowhere
-//! else) and gives cargo's cdylib its SONAME. `scripts/gen-header.sh`
+//! else). `scripts/gen-header.sh`
 //! copies the generated header to the committed `include/pagedrange.h`; a
 //! test fails when the two differ.
 //!
-//! The `libpagedrange.so` that CMake builds and installs is not this
-//! cdylib: CMakeLists.txt links it from the static library with the
-//! version script `abi/pagedrange.map`, which a cdylib cannot take (rustc
-//! gives it an anonymous version script of its own).
+//! The crate builds no cdylib: the `libpagedrange.so` that CMake builds and
+//! installs is linked from the static library with the version script
+//! `abi/pagedrange.map`, which a cdylib cannot take (rustc gives it an
+//! anonymous version script of its own).
 
 use std::path::PathBuf;
 
@@ -15,12 +15,6 @@ fn main() {
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=build.rs");
-
-    // Cargo sets no SONAME on a cdylib; consumers link against the major
-    // version.
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libpagedrange.so.0");
-    }
 
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
         .expect("cbindgen.toml is readable and valid");

@@ -806,8 +806,9 @@ pr_status pr_writer_iovecs(struct pr_writer *w, size_t len, struct iovec *iov, s
  * signal stack (sigaltstack) run it there. Faults are synchronous: the
  * faulting thread handles its own. Only x86-64 Linux has recovery.
  *
- * Returns PR_OK (also when already installed), or PR_ERR_UNSUPPORTED on
- * other platforms or when sigaction refuses.
+ * Returns PR_OK, also when already installed.
+ * Errors: PR_ERR_UNSUPPORTED (not x86-64 Linux, or sigaction refused),
+ * PR_ERR_PANIC.
  */
 pr_status pr_fault_recovery_install(void);
 

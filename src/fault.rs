@@ -57,8 +57,9 @@ impl From<FaultHandlerError> for Failure {
 /// signal stack (sigaltstack) run it there. Faults are synchronous: the
 /// faulting thread handles its own. Only x86-64 Linux has recovery.
 ///
-/// Returns PR_OK (also when already installed), or PR_ERR_UNSUPPORTED on
-/// other platforms or when sigaction refuses.
+/// Returns PR_OK, also when already installed.
+/// Errors: PR_ERR_UNSUPPORTED (not x86-64 Linux, or sigaction refused),
+/// PR_ERR_PANIC.
 #[no_mangle]
 pub extern "C" fn pr_fault_recovery_install() -> pr_status {
     guard(|| Ok(memory::install_fault_handler()?))

@@ -264,8 +264,13 @@ unsafe fn hand_out(out: NonNull<*mut pr_memory>, backend: Backend) -> FfiResult 
 /// non-empty with a non-NULL host pointer, `gpa + size` and `host + size`
 /// must not overflow, and no two regions may share a guest address. A run
 /// that leaves the regions fails with PR_ERR_MEMORY and fault_code -1 at the
-/// first unmapped address, before any byte moves; no byte outside a region
-/// is ever read or written. A run crossing into an adjacent region works.
+/// first unmapped address, before any byte of that run moves (earlier runs
+/// of the transfer are done and counted in pr_transfer.done); no byte
+/// outside a region is ever read or written. A run crossing into an
+/// adjacent region works. With pr_fault_recovery_install, an access that
+/// faults inside a region (the file behind it truncated, pages unmapped)
+/// fails with fault_code PR_FAULT_SIGBUS or PR_FAULT_SIGSEGV instead of
+/// killing the process.
 /// The mappings must stay valid until the memory and every cursor using it
 /// are freed; the guest may change them concurrently (bytes are copied,
 /// never referenced).
@@ -302,10 +307,12 @@ pub extern "C" fn pr_memory_new_mapped(
 /// Wraps `mem` into a new memory that also records dirty pages in a
 /// caller-owned bitmap, for live migration: bit `gpn % 64` of
 /// `bitmap[gpn / 64]` stands for guest page `gpn`, for GPNs below
-/// `page_count`. Bits are set with atomic OR, after each run was written
-/// successfully: a failed run (and any run after it) is never marked. A
-/// write or fill touching a page at or beyond `page_count` fails with
-/// PR_ERR_MEMORY and fault_code -2 before any byte moves. Reads mark
+/// `page_count`. Bits are set with atomic OR, after each run was written:
+/// a failed run is marked only for the bytes it moved before a recovered
+/// fault, and runs after it are never marked. A run of a write or fill
+/// touching a page at or beyond `page_count` fails with PR_ERR_MEMORY and
+/// fault_code -2 before any byte of it moves (earlier runs are written and
+/// marked). Reads mark
 /// nothing. Exporting iovecs (pr_range_iovecs, pr_ranges_iovecs) marks the
 /// pages they cover when they are exported, since the IO through them is
 /// invisible to the library; an export covering a page at or beyond

@@ -29,7 +29,7 @@
 //! (the segments, the window's pages, its runs) jumps, so within it every
 //! byte is the one before plus one on every side and its first bytes stand
 //! for all of them; this is exact and costs nothing per byte. On top, up to
-//! 64 KiB per run (the buffer at clears, at IO steps and at the end, while
+//! 16 KiB per run (the buffer at clears, at IO steps and at the end, while
 //! they fit) are also expanded literally, byte by byte, as a check of the
 //! stretch walk.
 
@@ -435,6 +435,34 @@ fn check_windows<'a>(
     }
 }
 
+/// Appends `start, start + 1, .., start + n - 1` to `v`. The literal
+/// check lists every byte, so this is a plain loop over a slice: no range
+/// iterator and no overflow check per byte (callers' addresses end below
+/// 2^64 - 1, which the stretch walk checked first).
+fn push_seq(v: &mut Vec<u64>, start: u64, n: usize) {
+    let at = v.len();
+    v.resize(at + n, 0);
+    for (i, x) in v[at..].iter_mut().enumerate() {
+        *x = start.wrapping_add(i as u64);
+    }
+}
+
+/// Over the consecutive bytes of one window (their GPAs): whether some
+/// byte cannot follow the one before it (as `breaks`, in 64 bits: no byte
+/// is above 2^64 - 2), and how many bytes after the first start a page.
+fn scan_window(bytes: &[u64]) -> (bool, usize) {
+    let (mut bad, mut page_starts) = (false, 0);
+    for pair in bytes.windows(2) {
+        let (p, b) = (pair[0], pair[1]);
+        let next = p.wrapping_add(1);
+        // `b` follows `p` when it is `p + 1`, or when `p + 1` and `b` both
+        // start a page (`p` ends one).
+        bad |= (b != next) & ((next | b) % PU != 0);
+        page_starts += usize::from(b % PU == 0);
+    }
+    (bad, page_starts)
+}
+
 /// Byte lists of the literal check, kept between runs (fresh large
 /// allocations cost page faults).
 #[derive(Default)]
@@ -478,7 +506,7 @@ fn check_literal_in<'a>(
     by_runs.clear();
     cuts.clear();
     for &(g, l) in &m.segs {
-        want.extend(g..g + l);
+        push_seq(want, g, l as usize);
     }
     for w in windows {
         cuts.push(by_pages.len());
@@ -486,22 +514,25 @@ fn check_literal_in<'a>(
         let (off, end) = (w.offset(), w.offset() + w.len());
         for (k, &gpn) in w.gpns().iter().enumerate() {
             let (lo, hi) = (off.max(k * P), end.min((k + 1) * P));
-            by_pages.extend((lo..hi).map(|f| gpn * PU + (f % P) as u64));
+            push_seq(by_pages, gpn * PU + (lo % P) as u64, hi - lo);
         }
         for r in w.ranges() {
             let r = r.unwrap();
-            by_runs.extend(r.start..r.end);
+            push_seq(by_runs, r.start, (r.end - r.start) as usize);
         }
     }
-    let k = first_diff(by_pages, want);
-    assert!(
-        by_pages == want,
-        "{what}: literal byte {k} is at {:x?}, the segments put it at {:x?}",
-        by_pages.get(k),
-        want.get(k)
-    );
-    let k = first_diff(by_runs, want);
-    assert!(by_runs == want, "{what}: literal byte {k}: the runs differ");
+    if by_pages != want {
+        let k = first_diff(by_pages, want);
+        panic!(
+            "{what}: literal byte {k} is at {:x?}, the segments put it at {:x?}",
+            by_pages.get(k),
+            want.get(k)
+        );
+    }
+    if by_runs != want {
+        let k = first_diff(by_runs, want);
+        panic!("{what}: literal byte {k}: the runs differ");
+    }
     // Every pair of consecutive bytes: cut between them exactly when they
     // cannot be in one window. A window takes a slot for its first byte and
     // one per later byte starting a page.
@@ -516,13 +547,8 @@ fn check_literal_in<'a>(
                 i - 1
             );
         }
-        let (mut bad, mut page_starts) = (false, 0);
-        for pair in want[st..end].windows(2) {
-            let (p, b) = (pair[0], pair[1]);
-            // As `breaks`, in 64 bits (no byte is above 2^64 - 2).
-            bad |= (b != p + 1) & ((p + 1) % PU != 0 || b % PU != 0);
-            page_starts += usize::from(b % PU == 0);
-        }
+        let bytes = &want[st..end];
+        let (bad, page_starts) = scan_window(bytes);
         assert!(!bad, "{what}: literal: window {i} is no window");
         slots += 1 + page_starts;
     }
@@ -704,6 +730,7 @@ fn run(data: &[u8]) {
     // Reused across refills: a list and a shared-list buffer.
     let mut held = WindowList::new();
     let mut buf = Buffer::new(Arc::new(WindowList::new()));
+    let mut before = WindowList::new();
     // End of the last attempted push (anchors relative GPAs after a clear).
     let mut anchor = 0u64;
     let mut budget = LITERAL_BUDGET;
@@ -801,7 +828,7 @@ fn run(data: &[u8]) {
                     },
                     Len::Raw(x) => x,
                 };
-                push(&mut b, lim, &mut m, gpa, len);
+                push(&mut b, lim, &mut m, &mut before, gpa, len);
                 anchor = gpa.wrapping_add(len);
             }
         }
@@ -820,7 +847,16 @@ enum Broken {
     Windows,
 }
 
-fn push(b: &mut RangesBuilder, lim: BuilderLimits, m: &mut Model, gpa: u64, len: u64) {
+/// Pushes a segment and checks the result; `before` keeps a copy of the
+/// list for a push the model refuses (reused from push to push).
+fn push(
+    b: &mut RangesBuilder,
+    lim: BuilderLimits,
+    m: &mut Model,
+    before: &mut WindowList,
+    gpa: u64,
+    len: u64,
+) {
     let index = m.pushed;
     let (g, l) = (gpa as u128, len as u128);
     // What accepting the push would give, and which rules it breaks.
@@ -848,7 +884,9 @@ fn push(b: &mut RangesBuilder, lim: BuilderLimits, m: &mut Model, gpa: u64, len:
     if broken.is_empty() && after.pages > PAGE_CAP {
         return; // would be accepted, but slow: not pushed
     }
-    let before = (!broken.is_empty()).then(|| b.list().clone());
+    if !broken.is_empty() {
+        before.clone_from(b.list());
+    }
     let got = b.push(gpa, len);
     m.pushed += 1;
     let depth = if after.pages <= EVERY_PUSH_PAGES {
@@ -891,8 +929,7 @@ fn push(b: &mut RangesBuilder, lim: BuilderLimits, m: &mut Model, gpa: u64, len:
             );
             // Nothing changed: the same list (so the same bytes), and the
             // bytes still the model's.
-            let before = before.unwrap();
-            assert!(*b.list() == before, "refused push {index} changed the list");
+            assert!(b.list() == before, "refused push {index} changed the list");
             let depth = if m.sum.pages <= EVERY_PUSH_PAGES {
                 Depth::Bytes
             } else {

@@ -64,8 +64,8 @@ impl ModelWindow {
     }
 
     /// The runs of the window's first `len` bytes, from the byte addresses.
-    pub fn runs(&self, len: usize) -> Vec<ModelRun> {
-        let mut out: Vec<ModelRun> = Vec::new();
+    pub fn runs(&self, len: usize) -> Vec<ModelRun<'_>> {
+        let mut out: Vec<ModelRun<'_>> = Vec::new();
         let mut i = 0;
         while i < len {
             // Runs break only where a page ends, so walk page pieces.
@@ -78,7 +78,7 @@ impl ModelWindow {
                     start: a,
                     len: n,
                     pos: i,
-                    window: self.clone(),
+                    window: self,
                 }),
             }
             i += n;
@@ -89,16 +89,16 @@ impl ModelWindow {
 
 /// A run of bytes with consecutive guest addresses, inside one window.
 #[derive(Clone, Debug)]
-pub struct ModelRun {
+pub struct ModelRun<'a> {
     /// Address of its first byte (may be unaddressable).
     pub start: u128,
     pub len: usize,
     /// Position of its first byte in the window.
     pub pos: usize,
-    pub window: ModelWindow,
+    pub window: &'a ModelWindow,
 }
 
-impl ModelRun {
+impl ModelRun<'_> {
     /// `Err(gpn)` when a byte of the run has no 64-bit exclusive end: the
     /// GPN of the first such byte.
     pub fn check(&self) -> Result<(u64, u64), u64> {

@@ -7,10 +7,13 @@
 
 #![no_main]
 
+use std::cell::RefCell;
+use std::sync::OnceLock;
+
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use pagedrange::{
-    AddressRange, BufferMemory, InvalidGpn, MemoryRead, MemoryWrite, OutOfRange, PagedRange,
+    AddressRange, BufferMemory, GuestMemory, InvalidGpn, MemoryRead, MemoryWrite, OutOfRange, PagedRange,
     PagedRanges, TransferError, MAX_GPN,
 };
 use pagedrange_fuzz::*;
@@ -60,10 +63,26 @@ enum WinOp {
     Ranges { ws: Vec<u8>, ops: Vec<RangesOp> },
 }
 
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| ((i as u32).wrapping_mul(2_654_435_761) >> 11) as u8 ^ seed)
-        .collect()
+/// Longest read or write: `transfer_len` of the largest buffer (6 windows
+/// of 8 pages).
+const MAX_RW: usize = 6 * 8 * P + 16;
+
+/// `len` bytes of a fixed pattern from `seed` on (made once).
+fn pattern(len: usize, seed: u8) -> &'static [u8] {
+    static PAT: OnceLock<Vec<u8>> = OnceLock::new();
+    let pat = PAT.get_or_init(|| {
+        (0..MAX_RW + 256)
+            .map(|i| ((i as u32).wrapping_mul(2_654_435_761) >> 11) as u8)
+            .collect()
+    });
+    &pat[seed as usize..seed as usize + len]
+}
+
+/// `buf` as `len` bytes of `v`.
+fn refill(buf: &mut Vec<u8>, len: usize, v: u8) -> &mut [u8] {
+    buf.clear();
+    buf.resize(len, v);
+    buf
 }
 
 /// A transfer length: reads and writes need a host buffer, so they stay
@@ -76,14 +95,41 @@ fn transfer_len(kind: Kind, n: Num, limit: usize) -> usize {
     }
 }
 
+/// Buffers kept from input to input: fresh large allocations cost page
+/// faults under ASan.
+#[derive(Default)]
+struct Bufs {
+    model: Vec<u8>,
+    seen: Vec<u8>,
+    dst: Vec<u8>,
+    model_dst: Vec<u8>,
+}
+
+thread_local! {
+    static BUFS: RefCell<Bufs> = RefCell::default();
+}
+
 struct World {
     mem: BufferMemory,
     model: ModelMemory,
+    /// The guest memory as last read back.
+    seen: Vec<u8>,
+    /// Host buffers of reads: the real one and the model's.
+    dst: Vec<u8>,
+    model_dst: Vec<u8>,
+}
+
+/// The whole guest memory equals the model's (read back into `seen`).
+fn check_memory(mem: &BufferMemory, model: &ModelMemory, seen: &mut Vec<u8>) {
+    // Every byte is overwritten: no need to clear first.
+    seen.resize(model.bytes.len(), 0);
+    mem.read(model.base, seen).unwrap();
+    assert!(*seen == model.bytes[..], "guest memory differs from the model");
 }
 
 impl World {
-    fn check_memory(&self) {
-        assert!(self.mem.to_vec() == self.model.bytes, "guest memory differs from the model");
+    fn check_memory(&mut self) {
+        check_memory(&self.mem, &self.model, &mut self.seen);
     }
 
     /// Runs one transfer on the real thing (`real`) and the model (over
@@ -96,20 +142,22 @@ impl World {
         kind: Kind,
         len: usize,
         value: u8,
-        real: impl FnOnce(&BufferMemory, &mut Transfer) -> Result<(), TransferError>,
+        real: impl FnOnce(&BufferMemory, &mut Transfer<'_>) -> Result<(), TransferError>,
     ) -> usize {
         let sentinel = value ^ 0x5a;
+        let reads = if matches!(kind, Kind::Read) { len } else { 0 };
+        let dst = refill(&mut self.dst, reads, sentinel);
+        let model_dst = refill(&mut self.model_dst, reads, sentinel);
         let mut t = match kind {
-            Kind::Read => Transfer::Read(vec![sentinel; len]),
+            Kind::Read => Transfer::Read(dst),
             Kind::Write => Transfer::Write(pattern(len, value)),
             Kind::Fill => Transfer::Fill(value, len),
         };
-        let mut model_dst = vec![sentinel; if matches!(kind, Kind::Read) { len } else { 0 }];
         let expected = if len > available {
             Err(TransferError::OutOfRange(OutOfRange { offset: 0, len, available }))
         } else {
             let mut op = match &t {
-                Transfer::Read(_) => Op::Read(&mut model_dst),
+                Transfer::Read(_) => Op::Read(&mut model_dst[..]),
                 Transfer::Write(s) => Op::Write(s),
                 Transfer::Fill(v, _) => Op::Fill(*v),
             };
@@ -119,7 +167,7 @@ impl World {
         assert_eq!(got, expected, "transfer of {len} bytes ({kind:?})");
         if let Transfer::Read(d) = &t {
             // Bytes done match the model; the rest was never touched.
-            assert!(d == &model_dst, "read bytes differ from the model");
+            assert!(**d == *model_dst, "read bytes differ from the model");
         }
         self.check_memory();
         match expected {
@@ -129,13 +177,13 @@ impl World {
     }
 }
 
-enum Transfer {
-    Read(Vec<u8>),
-    Write(Vec<u8>),
+enum Transfer<'a> {
+    Read(&'a mut [u8]),
+    Write(&'a [u8]),
     Fill(u8, usize),
 }
 
-impl Transfer {
+impl Transfer<'_> {
     fn on_range(&mut self, r: &PagedRange<'_>, mem: &BufferMemory) -> Result<(), TransferError> {
         match self {
             Transfer::Read(d) => r.read(mem, d),
@@ -171,7 +219,7 @@ fn check_window(r: &PagedRange<'_>, m: &ModelWindow) {
     assert_eq!(r.parts().1, &m.gpns[..]);
 }
 
-fn run(data: &[u8]) {
+fn run(data: &[u8], bufs: &mut Bufs) {
     let mut u = Unstructured::new(data);
     let Some(mem_pick) = take::<MemPick>(&mut u) else { return };
     let (base, size) = match mem_pick {
@@ -183,9 +231,15 @@ fn run(data: &[u8]) {
     let mem = BufferMemory::with_base(base, size);
     let model_size = size.min((u64::MAX - base) as usize);
     assert_eq!(mem.size(), model_size);
+    let mut model_bytes = std::mem::take(&mut bufs.model);
+    model_bytes.clear();
+    model_bytes.resize(model_size, 0);
     let mut world = World {
         mem,
-        model: ModelMemory { base, bytes: vec![0; model_size] },
+        model: ModelMemory { base, bytes: model_bytes },
+        seen: std::mem::take(&mut bufs.seen),
+        dst: std::mem::take(&mut bufs.dst),
+        model_dst: std::mem::take(&mut bufs.model_dst),
     };
     let (first_gpn, mem_pages) = (base / PU, model_size as u64 / PU + 1);
 
@@ -345,15 +399,15 @@ fn run(data: &[u8]) {
                                     assert_eq!(got, Err(TransferError::OutOfRange(OutOfRange { offset: 0, len: n, available: rest })));
                                 }
                             } else {
-                                let mut dst = vec![0xa5; n];
-                                let mut model_dst = dst.clone();
+                                let dst = refill(&mut world.dst, n, 0xa5);
+                                let model_dst = refill(&mut world.model_dst, n, 0xa5);
                                 let expected = if n > rest {
                                     Err(TransferError::OutOfRange(OutOfRange { offset: 0, len: n, available: rest }))
                                 } else {
-                                    model_transfer(&win, n, &mut world.model, &mut Op::Read(&mut model_dst))
+                                    model_transfer(&win, n, &mut world.model, &mut Op::Read(model_dst))
                                 };
-                                assert_eq!(rd.read(&mut dst), expected);
-                                assert!(dst == model_dst);
+                                assert_eq!(rd.read(dst), expected);
+                                assert!(world.dst == world.model_dst);
                                 rpos += expected.map_or_else(|e| e.done(), |()| n);
                             }
                             assert_eq!(rd.len(), m.len - rpos);
@@ -376,16 +430,16 @@ fn run(data: &[u8]) {
                                 expected = if n > rest {
                                     Err(TransferError::OutOfRange(OutOfRange { offset: 0, len: n, available: rest }))
                                 } else {
-                                    model_transfer(&win, n, &mut world.model, &mut Op::Write(&src))
+                                    model_transfer(&win, n, &mut world.model, &mut Op::Write(src))
                                 };
-                                got = wr.write(&src);
+                                got = wr.write(src);
                             }
                             assert_eq!(got, expected);
                             wpos += expected.map_or_else(|e| e.done(), |()| n);
                             assert_eq!(wr.len(), m.len - wpos);
                         }
                     }
-                    world.check_memory();
+                    check_memory(&world.mem, &world.model, &mut world.seen);
                 }
                 check_window(&rd.remaining(), &m.sub(rpos, m.len - rpos));
                 check_window(&wr.remaining(), &m.sub(wpos, m.len - wpos));
@@ -474,13 +528,13 @@ fn run(data: &[u8]) {
                                         let rest = len - rpos;
                                         let n = transfer_len(Kind::Read, n, rest);
                                         let win = model_clip(&cur, rpos, rest);
-                                        let mut dst = vec![0x3c; n];
-                                        let mut model_dst = dst.clone();
+                                        let dst = refill(&mut world.dst, n, 0x3c);
+                                        let model_dst = refill(&mut world.model_dst, n, 0x3c);
                                         let expected = if n > rest { oor(n, rest) } else {
-                                            model_transfer(&win, n, &mut world.model, &mut Op::Read(&mut model_dst))
+                                            model_transfer(&win, n, &mut world.model, &mut Op::Read(model_dst))
                                         };
-                                        assert_eq!(rd.read(&mut dst), expected);
-                                        assert!(dst == model_dst);
+                                        assert_eq!(rd.read(dst), expected);
+                                        assert!(world.dst == world.model_dst);
                                         rpos += expected.map_or_else(|e| e.done(), |()| n);
                                     }
                                     Step::Write(n) => {
@@ -489,9 +543,9 @@ fn run(data: &[u8]) {
                                         let win = model_clip(&cur, wpos, rest);
                                         let src = pattern(n, (wpos as u8).wrapping_add(7));
                                         let expected = if n > rest { oor(n, rest) } else {
-                                            model_transfer(&win, n, &mut world.model, &mut Op::Write(&src))
+                                            model_transfer(&win, n, &mut world.model, &mut Op::Write(src))
                                         };
-                                        assert_eq!(wr.write(&src), expected);
+                                        assert_eq!(wr.write(src), expected);
                                         wpos += expected.map_or_else(|e| e.done(), |()| n);
                                     }
                                     Step::Fill(n, v) => {
@@ -507,7 +561,7 @@ fn run(data: &[u8]) {
                                 }
                                 assert_eq!(rd.len(), len - rpos);
                                 assert_eq!(wr.len(), len - wpos);
-                                world.check_memory();
+                                check_memory(&world.mem, &world.model, &mut world.seen);
                             }
                         }
                     }
@@ -517,6 +571,8 @@ fn run(data: &[u8]) {
             }
         }
     }
+    let World { model, seen, dst, model_dst, .. } = world;
+    *bufs = Bufs { model: model.bytes, seen, dst, model_dst };
 }
 
-fuzz_target!(|data: &[u8]| run(data));
+fuzz_target!(|data: &[u8]| BUFS.with_borrow_mut(|b| run(data, b)));

@@ -17,6 +17,8 @@
 #![no_main]
 
 use core::ffi::{c_int, c_void, CStr};
+use std::cell::RefCell;
+use std::sync::OnceLock;
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -250,19 +252,86 @@ fn check_status(got: pr_status, applicable: &[pr_status], what: &str) -> bool {
     }
 }
 
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| ((i as u32).wrapping_mul(0x9e37_79b9) >> 7) as u8 ^ seed).collect()
+/// Length of the pattern table: a prime a little over 1 MiB, so no shift
+/// by whole pages lines a longer pattern up with itself.
+const PATTERN_LEN: usize = 1_048_583;
+
+/// Sets `buf` to `len` bytes of a fixed pattern from `seed` on (the table
+/// is made once, and repeats past its end).
+fn pattern(buf: &mut Vec<u8>, len: usize, seed: u8) {
+    static PAT: OnceLock<Vec<u8>> = OnceLock::new();
+    let pat = PAT.get_or_init(|| {
+        (0..PATTERN_LEN)
+            .map(|i| ((i as u32).wrapping_mul(0x9e37_79b9) >> 7) as u8)
+            .collect()
+    });
+    buf.clear();
+    let mut at = seed as usize;
+    while buf.len() < len {
+        let n = (len - buf.len()).min(PATTERN_LEN - at);
+        buf.extend_from_slice(&pat[at..at + n]);
+        at = 0;
+    }
 }
 
-fn run(data: &[u8]) {
+/// Guest RAM at the start of every input (made once).
+fn initial_ram() -> &'static [u8] {
+    static INIT: OnceLock<Vec<u8>> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let mut v = Vec::new();
+        pattern(&mut v, 12 * P, 0x21);
+        v
+    })
+}
+
+/// Buffers kept from input to input (fresh large allocations cost page
+/// faults under ASan): guest RAM behind the callbacks and in the model,
+/// and a transfer's host buffer, its copy as the source and the model's
+/// bytes read.
+#[derive(Default)]
+struct Bufs {
+    ram: Vec<u8>,
+    model_ram: Vec<u8>,
+    io: Io,
+}
+
+#[derive(Default)]
+struct Io {
+    host: Vec<u8>,
+    src: Vec<u8>,
+    model_dst: Vec<u8>,
+}
+
+impl Bufs {
+    /// Bytes these buffers hold (left out of the leak check: they outlive
+    /// the input, and may grow during one).
+    fn held(&self) -> isize {
+        let io = &self.io;
+        [&self.ram, &self.model_ram, &io.host, &io.src, &io.model_dst]
+            .iter()
+            .map(|v| v.capacity() as isize)
+            .sum()
+    }
+}
+
+thread_local! {
+    static BUFS: RefCell<Bufs> = RefCell::default();
+}
+
+fn run(data: &[u8], b: &mut Bufs) {
     let mut u = Unstructured::new(data);
     let Some((p0, plen)) = take::<(u16, u16)>(&mut u) else { return };
     let base = 2 * PU;
     let poison_at = base + (p0 as u64 % (14 * PU));
     let poison = (poison_at, poison_at + (plen as u64 % 600));
-    let init = pattern(12 * P, 0x21);
-    let mut ctx = Box::new(Ctx { base, bytes: init.clone(), poison });
-    let mut model = ModelMem { ctx: Ctx { base, bytes: init, poison } };
+    let (mut ram, mut model_ram) = (core::mem::take(&mut b.ram), core::mem::take(&mut b.model_ram));
+    for r in [&mut ram, &mut model_ram] {
+        r.clear();
+        r.extend_from_slice(initial_ram());
+    }
+    let mut ctx = Box::new(Ctx { base, bytes: ram, poison });
+    let mut model = ModelMem { ctx: Ctx { base, bytes: model_ram, poison } };
+    let io = &mut b.io;
     let ctx_ptr = (&mut *ctx as *mut Ctx).cast::<c_void>();
 
     let mut mems: Vec<(*mut pr_memory, bool)> = Vec::new();
@@ -435,7 +504,7 @@ fn run(data: &[u8]) {
                 let rp = i.map_or(core::ptr::null(), |i| ranges[i].0 as *const pr_range);
                 let mp = j.map_or(core::ptr::null(), |j| mems[j].0 as *const pr_memory);
                 let has_fill = j.is_some_and(|j| mems[j].1);
-                transfer(&mut model, &ctx, buf, j.is_some(), has_fill, kind, len, null_buf, null_t, "pr_range", |x, p, n, t| match x {
+                transfer(&mut model, io, &ctx, buf, j.is_some(), has_fill, kind, len, null_buf, null_t, "pr_range", |x, p, n, t| match x {
                     Xfer::Read => pr_range_read(rp, mp, p, n, t),
                     Xfer::Write => pr_range_write(rp, mp, p, n, t),
                     Xfer::Fill(v) => pr_range_fill(rp, mp, v, n, t),
@@ -524,7 +593,7 @@ fn run(data: &[u8]) {
                 let bp = bi.map_or(core::ptr::null(), |i| bufs[i].0 as *const pr_ranges);
                 let mp = j.map_or(core::ptr::null(), |j| mems[j].0 as *const pr_memory);
                 let has_fill = j.is_some_and(|j| mems[j].1);
-                transfer(&mut model, &ctx, buf, j.is_some(), has_fill, kind, len, null_buf, null_t, "pr_ranges", |x, p, n, t| match x {
+                transfer(&mut model, io, &ctx, buf, j.is_some(), has_fill, kind, len, null_buf, null_t, "pr_ranges", |x, p, n, t| match x {
                     Xfer::Read => pr_ranges_read(bp, mp, p, n, t),
                     Xfer::Write => pr_ranges_write(bp, mp, p, n, t),
                     Xfer::Fill(v) => pr_ranges_fill(bp, mp, v, n, t),
@@ -593,7 +662,7 @@ fn run(data: &[u8]) {
                 };
                 let buf = ci.map(|i| list[i].buf.clone());
                 let has_fill = ci.is_some_and(|i| list[i].has_fill);
-                let done = transfer(&mut model, &ctx, buf, true, has_fill, kind, len, null_buf, null_t, "cursor", |x, p, n, t| match x {
+                let done = transfer(&mut model, io, &ctx, buf, true, has_fill, kind, len, null_buf, null_t, "cursor", |x, p, n, t| match x {
                     Xfer::Read => pr_reader_read(cp.cast(), p, n, t),
                     Xfer::Write => pr_writer_write(cp.cast(), p, n, t),
                     Xfer::Fill(v) => pr_writer_fill(cp.cast(), v, n, t),
@@ -641,6 +710,9 @@ fn run(data: &[u8]) {
     for c in writers {
         pr_writer_free(c.ptr.cast());
     }
+    // Every memory handle is freed: no callback can use the RAM any more.
+    b.ram = core::mem::take(&mut ctx.bytes);
+    b.model_ram = model.ctx.bytes;
     drop(ctx);
 }
 
@@ -697,6 +769,7 @@ fn narrow_buf(bufs: &mut [(*mut pr_ranges, Buf)], rs: H, len: Num, skip: bool) {
 #[allow(clippy::too_many_arguments)]
 fn transfer(
     model: &mut ModelMem,
+    io: &mut Io,
     ctx: &Ctx,
     buf: Option<Buf>,
     mem_live: bool,
@@ -717,8 +790,10 @@ fn transfer(
         Kind::Fill(v) => Xfer::Fill(v),
     };
     let hostlen = if matches!(kind, Kind::Fill(_)) { 0 } else { n };
-    let mut host = pattern(hostlen, n as u8);
-    let mut model_dst = host.clone();
+    let Io { host, src, model_dst } = io;
+    pattern(host, hostlen, n as u8);
+    model_dst.clone_from(host);
+    src.clone_from(host);
     let p = if null_buf { core::ptr::null_mut() } else { host.as_mut_ptr().cast::<c_void>() };
     let mut t = pr_transfer { done: 777, fault_gpa: 777, fault_code: 777 };
     let st = call(x, p, n, if null_t { core::ptr::null_mut() } else { &mut t });
@@ -731,8 +806,7 @@ fn transfer(
     }
     let outcome = if check_status(if app.is_empty() { PR_OK } else { st }, &app, what) && app.is_empty() {
         let b = buf.unwrap();
-        let src = host.clone();
-        let o = model.transfer(&b.clipped(), n, x, has_fill, &src, &mut model_dst);
+        let o = model.transfer(&b.clipped(), n, x, has_fill, src, model_dst);
         assert_eq!(st, o.status, "{what} {x:?} of {n} bytes over {b:?}");
         o
     } else {
@@ -746,7 +820,7 @@ fn transfer(
         );
     }
     if matches!(kind, Kind::Read) && !null_buf {
-        assert!(host == model_dst, "{what}: bytes read differ from the model");
+        assert!(*host == *model_dst, "{what}: bytes read differ from the model");
     }
     assert!(ctx.bytes == model.ctx.bytes, "{what}: guest memory differs from the model");
     outcome.done
@@ -787,8 +861,11 @@ fn check_runs(
 }
 
 fuzz_target!(|data: &[u8]| {
-    let before = alloc_count::live();
-    run(data);
-    let after = alloc_count::live();
-    assert_eq!(after, before, "bytes still allocated after freeing every handle");
+    initial_ram();
+    BUFS.with_borrow_mut(|b| {
+        let before = alloc_count::live() - b.held();
+        run(data, b);
+        let after = alloc_count::live() - b.held();
+        assert_eq!(after, before, "bytes still allocated after freeing every handle");
+    })
 });

@@ -28,24 +28,12 @@ func (h *shared[P]) rlock() (P, error) {
 // wlock locks h exclusively and returns its C handle; the caller must
 // mu.Unlock. ErrClosed (and nothing locked) once closed.
 func (h *shared[P]) wlock() (P, error) {
-	h.mu.Lock()
-	if h.ptr == *new(P) {
-		h.mu.Unlock()
-		return *new(P), ErrClosed
-	}
-	return h.ptr, nil
+	return lockOpen(&h.mu, &h.ptr)
 }
 
 // close frees the C handle with free, once; it reports whether it did.
 func (h *shared[P]) close(free func(P)) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.ptr == *new(P) {
-		return false
-	}
-	free(h.ptr)
-	h.ptr = *new(P)
-	return true
+	return closeOnce(&h.mu, &h.ptr, free)
 }
 
 // exclusive is a C handle one thread uses at a time (a cursor, a builder,
@@ -58,22 +46,34 @@ type exclusive[P comparable] struct {
 // lock locks h and returns its C handle; the caller must mu.Unlock.
 // ErrClosed (and nothing locked) once closed.
 func (h *exclusive[P]) lock() (P, error) {
-	h.mu.Lock()
-	if h.ptr == *new(P) {
-		h.mu.Unlock()
-		return *new(P), ErrClosed
-	}
-	return h.ptr, nil
+	return lockOpen(&h.mu, &h.ptr)
 }
 
 // close frees the C handle with free, once; it reports whether it did.
 func (h *exclusive[P]) close(free func(P)) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.ptr == *new(P) {
+	return closeOnce(&h.mu, &h.ptr, free)
+}
+
+// lockOpen locks mu and returns *ptr, or unlocks it and returns ErrClosed
+// when *ptr is the zero value (closed).
+func lockOpen[P comparable](mu sync.Locker, ptr *P) (P, error) {
+	mu.Lock()
+	if *ptr == *new(P) {
+		mu.Unlock()
+		return *new(P), ErrClosed
+	}
+	return *ptr, nil
+}
+
+// closeOnce frees *ptr with free and zeroes it, under mu; it reports
+// whether there was anything to free.
+func closeOnce[P comparable](mu sync.Locker, ptr *P, free func(P)) bool {
+	mu.Lock()
+	defer mu.Unlock()
+	if *ptr == *new(P) {
 		return false
 	}
-	free(h.ptr)
-	h.ptr = *new(P)
+	free(*ptr)
+	*ptr = *new(P)
 	return true
 }

@@ -327,8 +327,10 @@ func gpaArg(op string, off int64) (C.uint64_t, error) {
 // as a virtqueue's rings. It implements io.ReaderAt with the guest address
 // as the offset (addresses from 2^63 up are not reachable this way).
 //
-// All or nothing: n is len(p) on success and 0 on failure, when the error
-// is an *Error with StatusMemory, the GPA and the code. With mapped memory,
+// n is len(p) on success. On failure the error is an *Error with
+// StatusMemory, the GPA and the code, and n is the bytes read before it: 0
+// for a refused access, the bytes before the faulting one for a fault
+// recovered after InstallFaultRecovery. With mapped memory,
 // a read of 1, 2, 4 or 8 bytes at an address aligned to its size is one
 // load.
 func (m *Memory) ReadAt(p []byte, gpa int64) (n int, err error) {
@@ -348,7 +350,8 @@ func (m *Memory) ReadAt(p []byte, gpa int64) (n int, err error) {
 }
 
 // WriteAt writes p at guest physical address gpa in one access
-// (pr_memory_write), all or nothing as ReadAt; a dirty log records it. It
+// (pr_memory_write); n and the error as for ReadAt; a dirty log records
+// what was written. It
 // implements io.WriterAt with the guest address as the offset.
 func (m *Memory) WriteAt(p []byte, gpa int64) (n int, err error) {
 	const op = "pr_memory_write"

@@ -352,16 +352,19 @@ pub const Memory = struct {
         return .{ .handle = try make(c.pr_memory, c.pr_memory_with_dirty_callback, .{ self.handle, dirty, ctx }) };
     }
 
-    /// Reads `dst.len` bytes at guest address `gpa` in one access, all or
-    /// nothing (for structures read by address, such as a virtqueue's
-    /// rings). With mapped memory, 1, 2, 4 or 8 bytes at an address
-    /// aligned to their size are read in one load.
+    /// Reads `dst.len` bytes at guest address `gpa` in one access (for
+    /// structures read by address, such as a virtqueue's rings). On
+    /// `error.Memory`, `t.done` is 0 for a refused access, or the bytes
+    /// before the faulting one for a fault recovered after
+    /// `installFaultRecovery`. With mapped memory, 1, 2, 4 or 8 bytes at an
+    /// address aligned to their size are read in one load.
     pub fn read(self: Memory, gpa: u64, dst: []u8, t: ?*Transfer) Error!void {
         try check(c.pr_memory_read(self.handle, gpa, dst.ptr, dst.len, t));
     }
 
-    /// Writes `src` at guest address `gpa` in one access, all or nothing
-    /// (dirty logs record it); aligned 1, 2, 4 or 8 bytes are one store.
+    /// Writes `src` at guest address `gpa` in one access, `t` as for
+    /// `read` (dirty logs record what was written); aligned 1, 2, 4 or 8
+    /// bytes are one store.
     pub fn write(self: Memory, gpa: u64, src: []const u8, t: ?*Transfer) Error!void {
         try check(c.pr_memory_write(self.handle, gpa, src.ptr, src.len, t));
     }

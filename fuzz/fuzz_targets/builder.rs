@@ -435,16 +435,12 @@ fn check_windows<'a>(
     }
 }
 
-/// Appends `start, start + 1, .., start + n - 1` to `v`. The literal
-/// check lists every byte, so this is a plain loop over a slice: no range
-/// iterator and no overflow check per byte (callers' addresses end below
-/// 2^64 - 1, which the stretch walk checked first).
+/// Appends `start, start + 1, .., start + n - 1` to `v`, one store per
+/// byte and no overflow check per byte (the literal check lists every
+/// byte; callers' addresses end below 2^64 - 1, which the stretch walk
+/// checked first).
 fn push_seq(v: &mut Vec<u64>, start: u64, n: usize) {
-    let at = v.len();
-    v.resize(at + n, 0);
-    for (i, x) in v[at..].iter_mut().enumerate() {
-        *x = start.wrapping_add(i as u64);
-    }
+    v.extend((0..n as u64).map(|i| start.wrapping_add(i)));
 }
 
 /// Over the consecutive bytes of one window (their GPAs): whether some

@@ -400,7 +400,7 @@ fn run(data: &[u8], b: &mut Bufs) {
                 if !fits {
                     app.push(PR_ERR_OUT_OF_RANGE);
                 }
-                let w = ModelWindow { gpns: list.clone(), start: o, len: n };
+                let w = ModelWindow { gpns: list.as_slice().into(), start: o, len: n };
                 if fits && readable && w.runs(n).iter().any(|r| r.check().is_err()) {
                     app.push(PR_ERR_INVALID_GPN);
                 }
@@ -474,7 +474,7 @@ fn run(data: &[u8], b: &mut Bufs) {
                 assert_eq!(pr_range_len(rp), model_w.as_ref().map_or(0, |w| w.len));
                 let mut cnt = 12345usize;
                 let g = pr_range_gpns(rp, if null_count { core::ptr::null_mut() } else { &mut cnt });
-                let want = model_w.as_ref().map_or(Vec::new(), |w| w.covered_gpns());
+                let want = model_w.as_ref().map_or(&[][..], |w| w.covered_gpns());
                 if !null_count {
                     assert_eq!(cnt, want.len());
                 }

@@ -427,7 +427,7 @@ fn run(data: &[u8], bufs: &mut Bufs) {
                 let n = len.resolve(avail - o).min(avail - o);
                 let r = PagedRange::new(o, n, &list).unwrap();
                 let t = tlen.resolve(n).min(n);
-                let w = ModelWindow { gpns: list.clone(), start: o, len: n };
+                let w = ModelWindow { gpns: list.as_slice().into(), start: o, len: n };
                 // The model over the regions: run by run.
                 let mut pos = 0;
                 let mut expected = Ok(());
@@ -498,7 +498,7 @@ fn run(data: &[u8], bufs: &mut Bufs) {
                 let o = offset.resolve(avail).min(avail);
                 let n = len.resolve(avail - o).min(avail - o);
                 let r = PagedRange::new(o, n, &list).unwrap();
-                let w = ModelWindow { gpns: list.clone(), start: o, len: n };
+                let w = ModelWindow { gpns: list.as_slice().into(), start: o, len: n };
                 let mut iov = vec![libc::iovec { iov_base: core::ptr::null_mut(), iov_len: 0 }; cap as usize % 6];
                 // The model: the first run that is unaddressable or leaves
                 // the regions.

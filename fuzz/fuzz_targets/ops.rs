@@ -211,7 +211,7 @@ fn model_items(w: &ModelWindow) -> Vec<Result<AddressRange, InvalidGpn>> {
 fn check_window(r: &PagedRange<'_>, m: &ModelWindow) {
     assert_eq!(r.len(), m.len);
     assert_eq!(r.is_empty(), m.len == 0);
-    assert_eq!(r.gpns(), &m.covered_gpns()[..]);
+    assert_eq!(r.gpns(), m.covered_gpns());
     if m.len > 0 {
         assert_eq!(r.offset(), m.start % P);
     }
@@ -255,7 +255,7 @@ fn run(data: &[u8], bufs: &mut Bufs) {
     let mut wins: Vec<(PagedRange<'_>, ModelWindow)> = Vec::new();
     for (i, l) in lists.iter().enumerate() {
         let r = PagedRange::new(0, l.len() * P, l).unwrap();
-        let m = ModelWindow { gpns: l.clone(), start: 0, len: l.len() * P };
+        let m = ModelWindow { gpns: l.as_slice().into(), start: 0, len: l.len() * P };
         check_window(&r, &m);
         let _ = i;
         wins.push((r, m));
@@ -277,7 +277,7 @@ fn run(data: &[u8], bufs: &mut Bufs) {
                 let fits = o.checked_add(n).is_some_and(|e| e <= avail);
                 if fits {
                     let r = got.expect("window inside the list refused");
-                    let m = ModelWindow { gpns: l.clone(), start: o, len: n };
+                    let m = ModelWindow { gpns: l.as_slice().into(), start: o, len: n };
                     check_window(&r, &m);
                     wins.push((r, m));
                 } else {

@@ -15,6 +15,8 @@
 //! * a backend fault is reported at the address the backend's contract
 //!   names, and the bytes of the runs before the failing one are done.
 
+use std::rc::Rc;
+
 use arbitrary::{Arbitrary, Unstructured};
 use pagedrange::{TransferError, MAX_GPN, PAGE_SIZE};
 
@@ -25,9 +27,11 @@ pub const LAST_USABLE: u128 = u64::MAX as u128 - 1;
 
 /// A window in the model: `len` bytes from `start` in the flat byte space of
 /// `gpns` (page `i` of the list holds flat bytes `i*4096 .. (i+1)*4096`).
+/// Windows over one list share it: cloning or narrowing one allocates
+/// nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelWindow {
-    pub gpns: Vec<u64>,
+    pub gpns: Rc<[u64]>,
     pub start: usize,
     pub len: usize,
 }
@@ -45,13 +49,13 @@ impl ModelWindow {
     }
 
     /// The pages covering the window's bytes, first to last.
-    pub fn covered_gpns(&self) -> Vec<u64> {
+    pub fn covered_gpns(&self) -> &[u64] {
         if self.len == 0 {
-            return Vec::new();
+            return &[];
         }
         let first = self.start / P;
         let last = (self.start + self.len - 1) / P;
-        self.gpns[first..=last].to_vec()
+        &self.gpns[first..=last]
     }
 
     pub fn sub(&self, offset: usize, len: usize) -> ModelWindow {

@@ -55,14 +55,18 @@ fi
 
 echo "== building fuzz targets (commit $commit)"
 cargo +nightly fuzz build --fuzz-dir fuzz >/dev/null
+# The binaries just built run as they are (`cargo fuzz run` would rebuild
+# each from the tree as it is by then), with what `cargo fuzz run` adds.
+bindir="fuzz/target/$(rustc +nightly -vV | sed -n 's/^host: //p')/release"
+export ASAN_OPTIONS="detect_odr_violation=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 
 run_one() {
     local t="$1" start=$SECONDS
-    mkdir -p "fuzz/scratch/$t" "fuzz/corpus/$t"
+    mkdir -p "fuzz/scratch/$t" "fuzz/corpus/$t" "fuzz/artifacts/$t"
     local rc=0
-    cargo +nightly fuzz run --fuzz-dir fuzz "$t" "fuzz/scratch/$t" "fuzz/corpus/$t" -- \
+    "$bindir/$t" -artifact_prefix="fuzz/artifacts/$t/" \
         -max_total_time="$secs" -runs="$runs" -print_final_stats=1 \
-        >"$logdir/$t.log" 2>&1 || rc=$?
+        "fuzz/scratch/$t" "fuzz/corpus/$t" >"$logdir/$t.log" 2>&1 || rc=$?
     echo "$rc" >"$logdir/$t.rc"
     echo $((SECONDS - start)) >"$logdir/$t.secs"
 }

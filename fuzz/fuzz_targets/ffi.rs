@@ -482,7 +482,7 @@ fn run(data: &[u8], b: &mut Bufs) {
                     // May be NULL for an empty window.
                 } else {
                     // SAFETY: the library documents `count` elements there.
-                    assert_eq!(unsafe { core::slice::from_raw_parts(g, want.len()) }, &want[..]);
+                    assert_eq!(unsafe { core::slice::from_raw_parts(g, want.len()) }, want);
                 }
                 if let Some(w) = &model_w {
                     if w.len > 0 {

@@ -334,7 +334,14 @@ func gpaArg(op string, off int64) (C.uint64_t, error) {
 // a read of 1, 2, 4 or 8 bytes at an address aligned to its size is one
 // load.
 func (m *Memory) ReadAt(p []byte, gpa int64) (n int, err error) {
-	const op = "pr_memory_read"
+	return m.byAddress("pr_memory_read", p, gpa, func(mem *C.pr_memory, addr C.uint64_t, t *C.pr_transfer) C.pr_status {
+		return C.pr_memory_read(mem, addr, bufPtr(p), C.size_t(len(p)), t)
+	})
+}
+
+// byAddress runs call, an access to p at guest address gpa, under the
+// memory's read lock, and reports its bytes done and error.
+func (m *Memory) byAddress(op string, p []byte, gpa int64, call func(*C.pr_memory, C.uint64_t, *C.pr_transfer) C.pr_status) (int, error) {
 	addr, err := gpaArg(op, gpa)
 	if err != nil {
 		return 0, err
@@ -345,7 +352,7 @@ func (m *Memory) ReadAt(p []byte, gpa int64) (n int, err error) {
 	}
 	defer m.mu.RUnlock()
 	var t C.pr_transfer
-	s := C.pr_memory_read(core.ptr, addr, bufPtr(p), C.size_t(len(p)), &t)
+	s := call(core.ptr, addr, &t)
 	return int(t.done), core.transferErr(op, s, &t)
 }
 
@@ -354,19 +361,9 @@ func (m *Memory) ReadAt(p []byte, gpa int64) (n int, err error) {
 // what was written. It
 // implements io.WriterAt with the guest address as the offset.
 func (m *Memory) WriteAt(p []byte, gpa int64) (n int, err error) {
-	const op = "pr_memory_write"
-	addr, err := gpaArg(op, gpa)
-	if err != nil {
-		return 0, err
-	}
-	core, err := m.rlock()
-	if err != nil {
-		return 0, err
-	}
-	defer m.mu.RUnlock()
-	var t C.pr_transfer
-	s := C.pr_memory_write(core.ptr, addr, bufPtr(p), C.size_t(len(p)), &t)
-	return int(t.done), core.transferErr(op, s, &t)
+	return m.byAddress("pr_memory_write", p, gpa, func(mem *C.pr_memory, addr C.uint64_t, t *C.pr_transfer) C.pr_status {
+		return C.pr_memory_write(mem, addr, bufPtr(p), C.size_t(len(p)), t)
+	})
 }
 
 var (

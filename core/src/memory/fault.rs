@@ -67,11 +67,6 @@ pub fn install_fault_handler() -> Result<(), FaultHandlerError> {
     imp::install()
 }
 
-/// Whether [`install_fault_handler`] has succeeded in this process.
-pub fn fault_handler_installed() -> bool {
-    imp::installed()
-}
-
 /// The `TransferError` code for a fault by `signal`.
 pub(crate) fn code_for(signal: i32) -> i32 {
     if signal == SIGBUS {
@@ -92,7 +87,6 @@ mod imp {
     use core::cell::UnsafeCell;
     use core::ffi::{c_int, c_void};
     use core::mem::MaybeUninit;
-    use core::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Mutex;
 
     /// The signals handled, in the order of `PREVIOUS`.
@@ -101,7 +95,7 @@ mod imp {
     /// The handler each signal had before ours.
     struct Previous(UnsafeCell<MaybeUninit<libc::sigaction>>);
 
-    // SAFETY: written only under `LOCK` before our handler is installed for
+    // SAFETY: written only under `INSTALLED` before our handler is installed for
     // its signal, read only by that handler afterwards (sigaction orders
     // the two).
     unsafe impl Sync for Previous {}
@@ -110,16 +104,12 @@ mod imp {
         Previous(UnsafeCell::new(MaybeUninit::uninit())),
         Previous(UnsafeCell::new(MaybeUninit::uninit())),
     ];
-    static LOCK: Mutex<()> = Mutex::new(());
-    static INSTALLED: AtomicBool = AtomicBool::new(false);
-
-    pub(super) fn installed() -> bool {
-        INSTALLED.load(Ordering::Acquire)
-    }
+    /// Whether the handler is installed; held while installing.
+    static INSTALLED: Mutex<bool> = Mutex::new(false);
 
     pub(super) fn install() -> Result<(), FaultHandlerError> {
-        let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        if installed() {
+        let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+        if *installed {
             return Ok(());
         }
         for (i, &signal) in SIGNALS.iter().enumerate() {
@@ -135,7 +125,7 @@ mod imp {
             // first, then swap, keeping what the swap returned (in case it
             // changed in between).
             let slot = PREVIOUS[i].0.get().cast::<libc::sigaction>();
-            // SAFETY: `slot` is ours to write (under LOCK, our handler is
+            // SAFETY: `slot` is ours to write (under INSTALLED, our handler is
             // not installed for this signal yet); sigaction writes a whole
             // struct into it.
             let rc = unsafe { libc::sigaction(signal, core::ptr::null(), slot) };
@@ -152,7 +142,7 @@ mod imp {
                 });
             }
         }
-        INSTALLED.store(true, Ordering::Release);
+        *installed = true;
         Ok(())
     }
 
@@ -224,10 +214,6 @@ mod imp {
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux", not(miri))))]
 mod imp {
     use super::FaultHandlerError;
-
-    pub(super) fn installed() -> bool {
-        false
-    }
 
     pub(super) fn install() -> Result<(), FaultHandlerError> {
         Err(FaultHandlerError::Unsupported)

@@ -20,9 +20,7 @@ mod mapped;
 
 pub use buffer::BufferMemory;
 pub use dirty::{DirtyLog, DirtyLogError, DirtyTracked, WindowMarkError, FAULT_UNTRACKED};
-pub use fault::{
-    fault_handler_installed, install_fault_handler, FaultHandlerError, FAULT_SIGBUS, FAULT_SIGSEGV,
-};
+pub use fault::{install_fault_handler, FaultHandlerError, FAULT_SIGBUS, FAULT_SIGSEGV};
 pub use mapped::{HostPiece, HostPieces, MappedMemory, MappedRegion, RegionError};
 
 use crate::error::MemoryFault;
